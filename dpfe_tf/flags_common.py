@@ -1,0 +1,40 @@
+"""absl flags shared by the commands, and their parsing into plain values."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from absl import flags
+
+from dpfe_tf.models import moon
+
+
+def parse_image_size(text: str | None):
+  """"HxW" (e.g. 109x89), "full" (218x178) or "auto"/empty (None: the data's default)."""
+  if text in (None, "", "auto"):
+    return None
+  if text == "full":
+    return moon.FULL_IMAGE_SIZE
+  try:
+    h, w = (int(v) for v in text.lower().split("x"))
+  except ValueError:
+    raise flags.ValidationError(f"--image_size must be HxW (e.g. 109x89), 'full' or 'auto', got {text!r}") from None
+  if h < 16 or w < 16:
+    raise flags.ValidationError(f"--image_size {text}: MOON needs at least 16x16")
+  return (h, w)
+
+
+def quiet_tensorflow():
+  """Keeps TF's C++ start-up chatter out of the command's output."""
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def setup_logging():
+  logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+  try:
+    from absl import logging as absl_logging
+    absl_logging.set_verbosity(absl_logging.WARNING)
+  except ImportError:
+    pass

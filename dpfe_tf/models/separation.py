@@ -1,0 +1,74 @@
+"""Layer separation: cut MOON at a layer into the on-device extractor and the cloud predictor.
+
+extractor: image -> conv1 ... <layer> (raw conv output) -> bottleneck code (private feature)
+predictor: private feature -> decoder -> <layer>_bn ... conv8 -> head -> attribute logits
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from dpfe_tf import losses
+from dpfe_tf.models import bottleneck, moon
+
+
+@dataclasses.dataclass
+class SplitModel:
+  extractor: object
+  predictor: object
+
+  def full(self, K=None):
+    """image -> logits, composed from the two halves (shares their weights)."""
+    K = K or moon._keras()
+    inp = K.Input(self.extractor.input_shape[1:], name="image")
+    return K.Model(inp, self.predictor(self.extractor(inp)), name="full")
+
+  def dpfe_training_model(self, margin, beta, K=None):
+    """{image, identity} -> logits, with the y-remover on the private feature."""
+    K = K or moon._keras()
+    image = K.Input(self.extractor.input_shape[1:], name="image")
+    identity = K.Input((), dtype="int32", name="identity")
+    f = losses.YRemover(margin=margin, beta=beta, name="y_remover")([self.extractor(image), identity])
+    return K.Model({"image": image, "identity": identity}, self.predictor(f), name="dpfe_train")
+
+
+def build_split(layer: str, image_size, dim: int, num_outputs: int, K=None,
+                batch_size: int | None = None) -> SplitModel:
+  K = K or moon._keras()
+  moon.check_layer(layer)
+  inp = moon.image_input(K, image_size, batch_size)
+  cut = moon.apply_trunk(moon.rescale(inp, K), K, stop=layer)
+  extractor = K.Model(inp, bottleneck.add_encoder(cut, K, dim), name="extractor")
+  code = K.Input((dim,), batch_size=batch_size, name="private_feature")
+  x = bottleneck.add_decoder(code, K, moon.cut_shape(layer, image_size))
+  x = moon.apply_trunk(x, K, start=layer)
+  predictor = K.Model(code, moon.apply_head(x, K, num_outputs), name="predictor")
+  return SplitModel(extractor, predictor)
+
+
+def head_rows(original, attr_indices, split: SplitModel):
+  """Starts the predictor's head from the original head's rows for the chosen attributes."""
+  kernel, bias = original.get_layer(moon.HEAD_NAME).get_weights()
+  split.predictor.get_layer(moon.HEAD_NAME).set_weights(
+      [kernel[:, attr_indices], bias[attr_indices]])
+
+
+def separate(original, layer: str, dim: int, attr_indices, cut_outputs, seed: int = 0,
+             K=None) -> tuple[SplitModel, bottleneck.PCA]:
+  """Builds the Simple model's starting point from a trained original MOON.
+
+  ``cut_outputs``: the original's raw ``layer`` outputs on training images (N,H,W,C),
+  used to fit the PCA that initialises the bottleneck.
+  """
+  image_size = original.input_shape[1:3]
+  split = build_split(layer, image_size, dim, len(attr_indices), K=K)
+  moon.copy_weights(original, split.extractor)
+  moon.copy_weights(original, split.predictor)
+  head_rows(original, list(attr_indices), split)
+  flat = np.asarray(cut_outputs, np.float32).reshape(len(cut_outputs), -1)
+  pca = bottleneck.fit_pca(flat, dim, seed=seed)
+  bottleneck.init_from_pca(split.extractor, pca)
+  bottleneck.init_from_pca(split.predictor, pca)
+  return split, pca

@@ -1,0 +1,93 @@
+"""Trains the paper's three models in order: original MOON, Simple, DPFE (Procedure 1).
+
+    python -m dpfe_tf.train --layer=conv6_1 --attributes=GA
+    python -m dpfe_tf.train --data_dir=/path/to/celeba --image_size=109x89 --output_dir=runs/c7
+
+With no --data_dir it trains on the embedded synthetic faces (a demo, generated once).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+
+from dpfe_tf import flags_common
+from dpfe_tf.models import moon
+
+flags_common.quiet_tensorflow()
+
+F = flags.FLAGS
+flags.DEFINE_string("data_dir", None, "CelebA-layout folder (img_align_celeba/ + the three annotation "
+                    "files) or a folder with TFDS celeb_a prepared. Default: the embedded synthetic faces.")
+flags.DEFINE_string("output_dir", "runs/dpfe", "Where models, history and metrics go.")
+flags.DEFINE_enum("layer", "conv7", moon.CUT_LAYERS, "Cut layer: the extractor ends at its raw output.")
+flags.DEFINE_string("attributes", "G", "Attribute set: G, GA, GAS, GASL, GASLN or a comma list of CelebA names.")
+flags.DEFINE_enum("stage", "all", ["all", "original", "simple", "dpfe"], "Which stage(s) to run.")
+flags.DEFINE_string("image_size", "auto", "HxW, 'full' (218x178) or 'auto' (64x52 synthetic, 109x89 CelebA).")
+flags.DEFINE_integer("feature_dim", 10, "Dimension of the private feature (the bottleneck code).")
+flags.DEFINE_integer("batch_size", 64, "Batch size of every stage.")
+flags.DEFINE_integer("epochs", None, "Epochs of every stage (overrides the per-stage defaults).")
+flags.DEFINE_integer("epochs_original", 8, "Epochs of the original stage.")
+flags.DEFINE_integer("epochs_simple", 4, "Epochs of the simple stage.")
+flags.DEFINE_integer("epochs_dpfe", 4, "Epochs of the dpfe stage.")
+flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: one pass over the data).")
+flags.DEFINE_float("lr_original", 1e-3, "Adam learning rate, original stage.")
+flags.DEFINE_float("lr_simple", 3e-4, "Adam learning rate, simple stage.")
+flags.DEFINE_float("lr_dpfe", 3e-4, "Adam learning rate, dpfe stage.")
+flags.DEFINE_float("beta", 0.01, "Weight of the y-remover loss (reference code: 0.01).")
+flags.DEFINE_float("margin", 10.0, "Margin of the y-remover loss (reference code: 10).")
+flags.DEFINE_float("same_pair_fraction", 0.1, "Fraction of same-identity pairs in a dpfe batch.")
+flags.DEFINE_integer("images_per_identity", None, "K of the P x K dpfe batches (overrides --same_pair_fraction).")
+flags.DEFINE_integer("pca_samples", 2048, "Training images used for the PCA initialisation.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_bool("augment", True, "Random horizontal flips in training.")
+flags.DEFINE_string("original_model", None, "Start the simple stage from this trained original .keras.")
+flags.DEFINE_integer("limit", None, "Use at most this many images per partition (smoke runs).")
+flags.DEFINE_float("max_bad_fraction", 0.01, "Fail when more images than this fraction cannot be decoded.")
+flags.DEFINE_string("cache_dir", None, "Decoded-image cache (default ~/.cache/dpfe_tf or $DPFE_TF_CACHE).")
+flags.DEFINE_bool("overwrite", False, "Replace stages in --output_dir that another configuration trained.")
+
+
+def config_from_flags():
+  from dpfe_tf import training
+  epochs = {s: (F.epochs if F.epochs is not None else getattr(F, f"epochs_{s}")) for s in training.STAGES}
+  return training.TrainConfig(
+      output_dir=F.output_dir, data_dir=F.data_dir, layer=F.layer, attributes=F.attributes,
+      image_size=flags_common.parse_image_size(F.image_size), feature_dim=F.feature_dim,
+      batch_size=F.batch_size, epochs_original=epochs["original"], epochs_simple=epochs["simple"],
+      epochs_dpfe=epochs["dpfe"], steps_per_epoch=F.steps_per_epoch, lr_original=F.lr_original,
+      lr_simple=F.lr_simple, lr_dpfe=F.lr_dpfe, beta=F.beta, margin=F.margin,
+      same_pair_fraction=F.same_pair_fraction, images_per_identity=F.images_per_identity,
+      pca_samples=F.pca_samples, seed=F.seed, augment=F.augment, original_model=F.original_model,
+      limit=F.limit, max_bad_fraction=F.max_bad_fraction, cache_dir=F.cache_dir, overwrite=F.overwrite)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  flags_common.setup_logging()
+  from dpfe_tf import io_utils, training
+  from dpfe_tf.data import celeba
+  try:
+    cfg = config_from_flags()
+    stages = training.STAGES if F.stage == "all" else (F.stage,)
+    results = training.run(cfg, stages)
+  except (ValueError, FileNotFoundError, RuntimeError, celeba.DataError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  rows = training.summary_rows(cfg, results)
+  io_utils.write_json(os.path.join(cfg.output_dir, "summary.json"), {"rows": rows, "stages": results})
+  print("\nSummary (test partition; chance = majority-class rate):")
+  print(training.format_summary(rows))
+  print(f"\nModels and metrics in {cfg.output_dir}/")
+  return 0
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,382 @@
+"""Procedure 1 of the paper: the three training stages, original -> simple -> dpfe.
+
+Each stage writes into ``<output_dir>/<stage>/``: its models (``.keras``), ``history.json``,
+``metrics.json`` (attribute accuracy on the test partition) and ``config.json``. A stage
+whose ``metrics.json`` exists is done and is reused; an interrupted stage resumes from
+its last good epoch checkpoint. An output dir holding a stage trained with another
+configuration is refused unless ``overwrite`` is set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import sys
+import time
+
+import keras
+import numpy as np
+
+from dpfe_tf import accuracy, callbacks, io_utils, losses
+from dpfe_tf.data import attributes as attrs
+from dpfe_tf.data import celeba, pipeline, sampling, synthetic
+from dpfe_tf.models import moon, separation
+
+STAGES = ("original", "simple", "dpfe")
+#: Image size used when none is given: small enough for CPUs.
+DEFAULT_IMAGE_SIZE = {"synthetic": (64, 52), "celeba": (109, 89)}
+
+
+class ConfigMismatch(ValueError):
+  pass
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  output_dir: str
+  data_dir: str | None = None            # None: the embedded synthetic data
+  layer: str = "conv7"
+  attributes: str = "G"
+  image_size: tuple[int, int] | None = None
+  feature_dim: int = 10
+  batch_size: int = 64
+  epochs_original: int = 8
+  epochs_simple: int = 4
+  epochs_dpfe: int = 4
+  steps_per_epoch: int | None = None     # cap on steps per epoch (None: one pass over the data)
+  lr_original: float = 1e-3
+  lr_simple: float = 3e-4
+  lr_dpfe: float = 3e-4
+  beta: float = losses.DEFAULT_BETA
+  margin: float = losses.DEFAULT_MARGIN
+  same_pair_fraction: float = 0.1
+  images_per_identity: int | None = None  # overrides same_pair_fraction when set
+  pca_samples: int = 2048
+  seed: int = 0
+  augment: bool = True
+  original_model: str | None = None      # start the simple stage from this .keras instead
+  limit: int | None = None               # at most this many images per partition (smoke runs)
+  max_bad_fraction: float = 0.01
+  cache_dir: str | None = None
+  overwrite: bool = False
+  verbose: int | None = None
+
+  def __post_init__(self):
+    moon.check_layer(self.layer)
+    self.attribute_names = attrs.resolve_attributes(self.attributes)
+    if self.image_size is None:
+      self.image_size = DEFAULT_IMAGE_SIZE["synthetic" if self.data_dir is None else "celeba"]
+    self.image_size = tuple(int(v) for v in self.image_size)
+    for name in ("feature_dim", "batch_size"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"{name} must be positive")
+    if self.beta < 0 or self.margin <= 0:
+      raise ValueError("beta must be >= 0 and margin > 0")
+
+  @property
+  def k(self) -> int:
+    return self.images_per_identity or sampling.images_per_identity_for(
+        self.batch_size, self.same_pair_fraction)
+
+  def stage_identity(self, stage: str) -> dict:
+    """What a stage's result depends on; a saved stage with other values is another run's."""
+    ident = {"data_dir": os.path.abspath(self.data_dir) if self.data_dir else "synthetic",
+             "image_size": list(self.image_size), "seed": self.seed, "limit": self.limit,
+             "original_model": self.original_model}
+    if stage in ("simple", "dpfe"):
+      ident.update(layer=self.layer, attributes=list(self.attribute_names),
+                   feature_dim=self.feature_dim)
+    if stage == "dpfe":
+      ident.update(beta=self.beta, margin=self.margin, images_per_identity=self.k)
+    return ident
+
+
+@dataclasses.dataclass
+class Splits:
+  train: celeba.FaceData
+  val: celeba.FaceData
+  test: celeba.FaceData
+  data_dir: str
+
+
+def load_splits(cfg: TrainConfig) -> Splits:
+  data_dir = cfg.data_dir or synthetic.ensure_default()
+  kw = dict(image_size=cfg.image_size, cache_dir=cfg.cache_dir, limit=cfg.limit,
+            max_bad_fraction=cfg.max_bad_fraction)
+  s = Splits(*(celeba.load(data_dir, part, **kw) for part in ("train", "val", "test")), data_dir)
+  logging.info("data %s at %dx%d: train %d images / %d identities, val %d / %d, test %d / %d",
+               data_dir, *cfg.image_size, len(s.train), s.train.num_identities, len(s.val),
+               s.val.num_identities, len(s.test), s.test.num_identities)
+  return s
+
+
+def stage_dir(cfg: TrainConfig, stage: str) -> str:
+  return os.path.join(cfg.output_dir, stage)
+
+
+def is_done(cfg: TrainConfig, stage: str) -> bool:
+  return os.path.isfile(os.path.join(stage_dir(cfg, stage), "metrics.json"))
+
+
+def check_stage_dir(cfg: TrainConfig, stage: str):
+  """Refuses a stage dir that holds another run's artifacts (unless overwrite)."""
+  d = stage_dir(cfg, stage)
+  cfg_path = os.path.join(d, "config.json")
+  if not os.path.isdir(d) or not os.listdir(d):
+    return
+  if os.path.isfile(cfg_path):
+    saved = io_utils.read_json(cfg_path).get("identity", {})
+    diff = {k: (saved.get(k), v) for k, v in cfg.stage_identity(stage).items() if saved.get(k) != v}
+    if not diff:
+      return
+    why = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in diff.items())
+  else:
+    why = "it holds files but no config.json of this tool"
+  if not cfg.overwrite:
+    raise ConfigMismatch(f"{d} holds another run's {stage} stage ({why}). Use another "
+                         "--output_dir, or --overwrite to replace it.")
+  logging.warning("overwriting %s (%s)", d, why)
+  shutil.rmtree(d)
+
+
+def load_model(path):
+  """Keras safe-mode load (no Lambda layers, no arbitrary code) with this package's layers."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"model not found: {path}")
+  return keras.saving.load_model(path, custom_objects={"YRemover": losses.YRemover}, safe_mode=True)
+
+
+def _verbose(cfg):
+  if cfg.verbose is not None:
+    return cfg.verbose
+  return 1 if sys.stdout.isatty() else 2
+
+
+def _fit(cfg, stage, build, train_ds, val_ds, epochs, lr, steps):
+  """Compiles ``build()`` (or resumes its checkpoint) and fits with checkpoints + NaN guard."""
+  ckpt_dir = os.path.join(stage_dir(cfg, stage), "checkpoint")
+  state, ckpt_model = callbacks.EpochCheckpoint.load_state(ckpt_dir)
+  if state:
+    model = load_model(ckpt_model)
+    model.optimizer.learning_rate.assign(lr)
+    initial_epoch, history = state["epochs_done"], state["history"]
+    print(f"  resuming {stage} from its checkpoint after epoch {initial_epoch}", flush=True)
+  else:
+    model = build()
+    model.compile(optimizer=keras.optimizers.Adam(lr),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
+    initial_epoch, history = 0, {}
+  guard = callbacks.StopOnNaN()
+  ckpt = callbacks.EpochCheckpoint(ckpt_dir, guard, history)
+  if initial_epoch < epochs:
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
+              steps_per_epoch=steps, callbacks=[guard, ckpt], verbose=_verbose(cfg), shuffle=False)
+  if guard.where is not None:
+    state, _ = callbacks.EpochCheckpoint.load_state(ckpt_dir)
+    kept = f"the last good checkpoint (epoch {state['epochs_done']}) is kept in {ckpt_dir}" if state \
+        else "no epoch finished, so there is no checkpoint"
+    raise callbacks.TrainingDiverged(
+        f"{stage}: the loss became NaN/inf at epoch {guard.where[0]}, batch {guard.where[1]}; "
+        f"{kept}. Re-run with a lower learning rate to resume from it.")
+  return model, ckpt.history
+
+
+def _steps(cfg, n):
+  steps = max(1, n // cfg.batch_size)
+  return min(steps, cfg.steps_per_epoch) if cfg.steps_per_epoch else steps
+
+
+def _finish_stage(cfg, stage, models: dict, history, metrics, extra=None):
+  d = stage_dir(cfg, stage)
+  for name, model in models.items():
+    io_utils.save_model(model, os.path.join(d, f"{name}.keras"))
+  io_utils.write_json(os.path.join(d, "history.json"), history)
+  io_utils.write_json(os.path.join(d, "config.json"),
+                      {"identity": cfg.stage_identity(stage), "config": _config_dict(cfg),
+                       **(extra or {})})
+  io_utils.write_json(os.path.join(d, "metrics.json"), metrics)  # last: marks the stage done
+  shutil.rmtree(os.path.join(d, "checkpoint"), ignore_errors=True)
+
+
+def _config_dict(cfg):
+  out = dataclasses.asdict(cfg)
+  out["attribute_names"] = list(cfg.attribute_names)
+  out["images_per_identity"] = cfg.k
+  return out
+
+
+def predict_logits(model, data: celeba.FaceData, batch_size=256):
+  return model.predict(pipeline.image_batches(data.images, batch_size), verbose=0)
+
+
+def _write_stage_config(cfg, stage):
+  io_utils.write_json(os.path.join(stage_dir(cfg, stage), "config.json"),
+                      {"identity": cfg.stage_identity(stage), "config": _config_dict(cfg),
+                       "status": "in progress"})
+
+
+def run_original(cfg: TrainConfig, data: Splits):
+  all_idx = list(range(40))
+  _write_stage_config(cfg, "original")
+  train = pipeline.attribute_batches(data.train, all_idx, cfg.batch_size, training=True,
+                                     seed=cfg.seed, augment=cfg.augment)
+  val = pipeline.attribute_batches(data.val, all_idx, 256)
+  model, history = _fit(cfg, "original", lambda: moon.build_moon(cfg.image_size, 40),
+                        train, val, cfg.epochs_original, cfg.lr_original, _steps(cfg, len(data.train)))
+  logits = predict_logits(model, data.test)
+  metrics = {"stage": "original",
+             "all": accuracy.attribute_accuracy(logits, data.test.attributes, attrs.CELEBA_ATTRIBUTES),
+             "set": _set_accuracy(logits[:, attrs.attribute_indices(cfg.attribute_names)],
+                                  data.test, cfg)}
+  _finish_stage(cfg, "original", {"model": model}, history, metrics)
+  return metrics
+
+
+def _set_accuracy(logits, test, cfg):
+  return accuracy.attribute_accuracy(
+      logits, test.attributes[:, attrs.attribute_indices(cfg.attribute_names)], cfg.attribute_names)
+
+
+def original_model_path(cfg):
+  return cfg.original_model or os.path.join(stage_dir(cfg, "original"), "model.keras")
+
+
+def run_simple(cfg: TrainConfig, data: Splits):
+  attr_idx = attrs.attribute_indices(cfg.attribute_names)
+  _write_stage_config(cfg, "simple")
+  info = {}
+
+  def build():
+    original = load_model(original_model_path(cfg))
+    if tuple(original.input_shape[1:3]) != cfg.image_size:
+      raise ValueError(f"the original model takes {original.input_shape[1:3]} images, "
+                       f"not {cfg.image_size}; pass the same --image_size")
+    trunk = keras.Model(original.input, original.get_layer(cfg.layer).output)
+    rng = np.random.default_rng(cfg.seed)
+    n = min(cfg.pca_samples, len(data.train))
+    pick = np.sort(rng.choice(len(data.train), n, replace=False))
+    cut = trunk.predict(pipeline.image_batches(data.train.images[pick], 128), verbose=0)
+    split, pca = separation.separate(original, cfg.layer, cfg.feature_dim, attr_idx, cut, seed=cfg.seed)
+    flat = cut.reshape(n, -1)
+    info["pca"] = {"samples": n, "cut_dim": int(flat.shape[1]),
+                   "explained_variance": float(pca.variances.sum() / flat.var(axis=0, ddof=1).sum())}
+    io_utils.write_json(os.path.join(stage_dir(cfg, "simple"), "pca.json"), info["pca"])
+    print(f"  PCA of {cfg.layer} ({flat.shape[1]} dims, {n} images): {cfg.feature_dim} components "
+          f"explain {info['pca']['explained_variance']:.1%} of the variance", flush=True)
+    return split.full()
+
+  train = pipeline.attribute_batches(data.train, attr_idx, cfg.batch_size, training=True,
+                                     seed=cfg.seed, augment=cfg.augment)
+  val = pipeline.attribute_batches(data.val, attr_idx, 256)
+  full, history = _fit(cfg, "simple", build, train, val, cfg.epochs_simple, cfg.lr_simple,
+                       _steps(cfg, len(data.train)))
+  pca_path = os.path.join(stage_dir(cfg, "simple"), "pca.json")
+  if "pca" not in info and os.path.isfile(pca_path):  # resumed: build() did not run
+    info["pca"] = io_utils.read_json(pca_path)
+  return _finish_split_stage(cfg, "simple", full, history, data, info)
+
+
+def _halves(model):
+  return separation.SplitModel(model.get_layer("extractor"), model.get_layer("predictor"))
+
+
+def _finish_split_stage(cfg, stage, trained, history, data, info):
+  split = _halves(trained)
+  full = split.full()
+  metrics = {"stage": stage, "layer": cfg.layer, "feature_dim": cfg.feature_dim,
+             "set": _set_accuracy(predict_logits(full, data.test), data.test, cfg), **info}
+  _finish_stage(cfg, stage, {"extractor": split.extractor, "predictor": split.predictor,
+                             "full": full}, history, metrics)
+  return metrics
+
+
+def run_dpfe(cfg: TrainConfig, data: Splits):
+  attr_idx = attrs.attribute_indices(cfg.attribute_names)
+  _write_stage_config(cfg, "dpfe")
+  sampler = sampling.IdentitySampler(data.train.identities, cfg.batch_size, cfg.k, seed=cfg.seed)
+  info = {"y_remover": {"beta": cfg.beta, "margin": cfg.margin, "images_per_identity": cfg.k,
+                        "identities_per_batch": sampler.P,
+                        "same_pair_fraction": sampler.same_pair_fraction,
+                        "identities_left_out": len(sampler.dropped),
+                        "images_left_out": int(sum(sampler.dropped.values()))}}
+  print(f"  y-remover: beta {cfg.beta}, margin {cfg.margin}; batches of {sampler.P} identities x "
+        f"{cfg.k} images (same-identity pair fraction {sampler.same_pair_fraction:.3f})", flush=True)
+
+  def build():
+    d = stage_dir(cfg, "simple")
+    split = separation.SplitModel(load_model(os.path.join(d, "extractor.keras")),
+                                  load_model(os.path.join(d, "predictor.keras")))
+    return split.dpfe_training_model(cfg.margin, cfg.beta)
+
+  train = pipeline.pair_batches(data.train, attr_idx, sampler, augment=cfg.augment, seed=cfg.seed)
+  val = pipeline.attribute_batches(data.val, attr_idx, 256, with_identity=True)
+  model, history = _fit(cfg, "dpfe", build, train, val, cfg.epochs_dpfe, cfg.lr_dpfe,
+                        _steps(cfg, sampler.num_images))
+  return _finish_split_stage(cfg, "dpfe", model, history, data, info)
+
+
+RUNNERS = {"original": run_original, "simple": run_simple, "dpfe": run_dpfe}
+
+
+def run(cfg: TrainConfig, stages=STAGES) -> dict:
+  """Runs ``stages`` in order, reusing finished ones; returns {stage: metrics}."""
+  keras.utils.set_random_seed(cfg.seed)
+  os.makedirs(cfg.output_dir, exist_ok=True)
+  needed = list(stages)
+  if cfg.original_model and "original" in needed:
+    needed.remove("original")
+  if ("simple" in needed and "original" not in needed and not cfg.original_model
+      and not is_done(cfg, "original")):
+    raise FileNotFoundError(f"the simple stage needs a trained original model: run the original "
+                            f"stage first or pass --original_model ({original_model_path(cfg)} missing)")
+  if "dpfe" in needed and "simple" not in needed and not is_done(cfg, "simple"):
+    raise FileNotFoundError(f"the dpfe stage needs the simple stage's models in {stage_dir(cfg, 'simple')}")
+  for stage in needed:
+    check_stage_dir(cfg, stage)
+  data = load_splits(cfg)
+  results = {}
+  for stage in needed:
+    if is_done(cfg, stage):
+      print(f"== {stage}: already trained in {stage_dir(cfg, stage)}, reusing it", flush=True)
+      results[stage] = io_utils.read_json(os.path.join(stage_dir(cfg, stage), "metrics.json"))
+      continue
+    print(f"== {stage}: {_describe(cfg, stage)}", flush=True)
+    t = time.time()
+    results[stage] = RUNNERS[stage](cfg, data)
+    results[stage]["seconds"] = round(time.time() - t, 1)
+    io_utils.write_json(os.path.join(stage_dir(cfg, stage), "metrics.json"), results[stage])
+  return results
+
+
+def _describe(cfg, stage):
+  if stage == "original":
+    return f"MOON on all 40 attributes, {cfg.epochs_original} epochs at {cfg.image_size[0]}x{cfg.image_size[1]}"
+  what = "fine-tune the PCA-initialised bottleneck" if stage == "simple" else "fine-tune with the y-remover"
+  return (f"cut at {cfg.layer}, {cfg.feature_dim}-d private feature, attributes "
+          f"{attrs.set_name(cfg.attribute_names)}: {what}, {getattr(cfg, 'epochs_' + stage)} epochs")
+
+
+def summary_rows(cfg: TrainConfig, results: dict) -> list[dict]:
+  rows = []
+  for stage in STAGES:
+    m = results.get(stage)
+    if not m:
+      continue
+    if stage == "original":
+      rows.append({"stage": "original", "attributes": "all 40", **_acc_cols(m["all"])})
+    rows.append({"stage": stage, "attributes": attrs.set_name(cfg.attribute_names), **_acc_cols(m["set"])})
+  return rows
+
+
+def _acc_cols(a):
+  return {"accuracy": a["mean_accuracy"], "chance": a["mean_chance"], "n": a["num_images"]}
+
+
+def format_summary(rows) -> str:
+  lines = [f"{'stage':<9} {'attributes':<12} {'accuracy':>9} {'chance':>7} {'test images':>12}"]
+  for r in rows:
+    lines.append(f"{r['stage']:<9} {r['attributes']:<12} {r['accuracy']:>9.3f} {r['chance']:>7.3f} {r['n']:>12d}")
+  return "\n".join(lines)

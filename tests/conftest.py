@@ -1,0 +1,35 @@
+"""Shared fixtures. Tests never download anything; real-data tests skip when ../shared/data is absent."""
+
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.environ.get("DPFE_TF_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data"))
+CELEBA_SUBSET = os.path.join(SHARED_DATA, "celeba-subset")
+CELEBA_ANNOTATIONS = os.path.join(SHARED_DATA, "celeba-annotations")
+
+needs_celeba_subset = pytest.mark.skipif(
+    not os.path.isfile(os.path.join(CELEBA_SUBSET, "list_attr_celeba.txt")),
+    reason="../shared/data/celeba-subset is absent")
+needs_celeba_annotations = pytest.mark.skipif(
+    not os.path.isfile(os.path.join(CELEBA_ANNOTATIONS, "list_attr_celeba.txt")),
+    reason="../shared/data/celeba-annotations is absent")
+
+TINY = dict(identities=24, images_per_identity=10, val_identities=4, test_identities=4, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_faces(tmp_path_factory):
+  """A small synthetic CelebA-layout folder: 24 identities x 10 images."""
+  from dpfe_tf.data import synthetic
+  return synthetic.generate(str(tmp_path_factory.mktemp("tiny_faces")), synthetic.SyntheticSpec(**TINY))
+
+
+@pytest.fixture()
+def cache_dir(tmp_path, monkeypatch):
+  d = str(tmp_path / "cache")
+  monkeypatch.setenv("DPFE_TF_CACHE", d)
+  return d

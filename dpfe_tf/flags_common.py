@@ -33,8 +33,8 @@ def quiet_tensorflow():
 
 def setup_logging():
   logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
-  try:
-    from absl import logging as absl_logging
-    absl_logging.set_verbosity(absl_logging.WARNING)
-  except ImportError:
-    pass
+  from absl import logging as absl_logging
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  # TF's own Python warnings (e.g. "triggered tf.function retracing" after predicting with
+  # several models) are noise for a user of the commands.
+  logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -44,7 +44,7 @@ def y_remover_loss(features, identities, margin=DEFAULT_MARGIN):
 
 @keras.saving.register_keras_serializable(package="dpfe_tf")
 class YRemover(keras.layers.Layer):
-  """Identity pass-through on the private feature that adds ``beta * L_pair`` in training.
+  """Identity pass-through on the private feature that adds ``beta * L_pair`` in training only.
 
   Inputs: ``[features (B, dim), identities (B,)]``. Output: the features unchanged. The
   unweighted pair loss is logged as the metric ``y_remover``, the fraction of
@@ -60,13 +60,14 @@ class YRemover(keras.layers.Layer):
 
   def call(self, inputs, training=None):
     features, identities = inputs
+    terms, same, upper = pair_terms(features, identities, self.margin)
+    n_pairs = tf.reduce_sum(upper)
+    loss = tf.math.divide_no_nan(tf.reduce_sum(terms * upper), n_pairs)
     if training:
-      terms, same, upper = pair_terms(features, identities, self.margin)
-      n_pairs = tf.reduce_sum(upper)
-      loss = tf.math.divide_no_nan(tf.reduce_sum(terms * upper), n_pairs)
       self.add_loss(self.beta * loss)
-      self.loss_tracker.update_state(loss)
-      self.same_tracker.update_state(tf.math.divide_no_nan(tf.reduce_sum(same * upper), n_pairs))
+    # Logged in training and validation alike (validation batches are not P x K).
+    self.loss_tracker.update_state(loss)
+    self.same_tracker.update_state(tf.math.divide_no_nan(tf.reduce_sum(same * upper), n_pairs))
     return features
 
   def compute_output_shape(self, input_shape):

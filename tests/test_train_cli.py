@@ -1,0 +1,141 @@
+"""End-to-end runs of ``python -m dpfe_tf.train`` on small settings, and its failure modes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import CELEBA_SUBSET, needs_celeba_subset
+from dpfe_tf import callbacks, training
+
+SMALL = ["--image_size=32x26", "--batch_size=16", "--images_per_identity=4", "--pca_samples=64"]
+
+
+def run_train(args, cache_dir, check=True):
+  env = {**os.environ, "DPFE_TF_CACHE": cache_dir, "TF_CPP_MIN_LOG_LEVEL": "2"}
+  proc = subprocess.run([sys.executable, "-m", "dpfe_tf.train", *args], capture_output=True,
+                        text=True, env=env, timeout=900)
+  if check and proc.returncode != 0:
+    raise AssertionError(f"train failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+  return proc
+
+
+@pytest.fixture(scope="module")
+def small_run(tiny_faces, tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("run"))
+  cache = str(tmp_path_factory.mktemp("cache"))
+  proc = run_train([f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=2",
+                    "--layer=conv6_1", "--attributes=GA"], cache)
+  return out, cache, proc
+
+
+def test_three_stages_write_models_and_metrics(small_run):
+  out, _, proc = small_run
+  for stage in ("original", "simple", "dpfe"):
+    m = json.load(open(os.path.join(out, stage, "metrics.json")))
+    assert m["set"]["attributes"] == ["Male", "Young"]
+    assert 0.0 <= m["set"]["mean_accuracy"] <= 1.0 and m["set"]["num_images"] == 40
+    assert len(json.load(open(os.path.join(out, stage, "history.json")))["loss"]) == 2
+    assert not os.path.exists(os.path.join(out, stage, "checkpoint"))
+  assert len(json.load(open(os.path.join(out, "original", "metrics.json")))["all"]["accuracy"]) == 40
+  for stage in ("simple", "dpfe"):
+    for part in ("extractor", "predictor", "full"):
+      assert os.path.isfile(os.path.join(out, stage, f"{part}.keras"))
+  dpfe = json.load(open(os.path.join(out, "dpfe", "metrics.json")))
+  assert dpfe["y_remover"]["images_per_identity"] == 4 and dpfe["y_remover"]["same_pair_fraction"] == pytest.approx(0.2)
+  assert "y_remover" in json.load(open(os.path.join(out, "dpfe", "history.json")))
+  assert "Summary" in proc.stdout and "dpfe" in proc.stdout.split("Summary")[1]
+
+
+def test_saved_halves_compose_to_the_full_model(small_run):
+  out, _, _ = small_run
+  ext = training.load_model(os.path.join(out, "dpfe", "extractor.keras"))
+  pred = training.load_model(os.path.join(out, "dpfe", "predictor.keras"))
+  full = training.load_model(os.path.join(out, "dpfe", "full.keras"))
+  assert ext.output_shape == (None, 10) and pred.output_shape == (None, 2)
+  x = np.random.default_rng(0).uniform(0, 255, (3, 32, 26, 3)).astype("float32")
+  np.testing.assert_allclose(pred(ext(x)), full(x), rtol=1e-5, atol=1e-5)
+  # No Lambda layers anywhere: the files load in safe mode and cannot run code.
+  assert not any(l.__class__.__name__ == "Lambda" for m in (ext, pred) for l in m.layers)
+
+
+def test_finished_stages_are_reused(small_run, tiny_faces):
+  out, cache, _ = small_run
+  before = os.path.getmtime(os.path.join(out, "dpfe", "full.keras"))
+  proc = run_train([f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=2",
+                    "--layer=conv6_1", "--attributes=GA"], cache)
+  assert proc.stdout.count("already trained") == 3
+  assert os.path.getmtime(os.path.join(out, "dpfe", "full.keras")) == before
+
+
+def test_missing_data_dir(tmp_path):
+  proc = run_train([f"--data_dir={tmp_path}/none", f"--output_dir={tmp_path}/out"], str(tmp_path), check=False)
+  assert proc.returncode == 2 and "data dir not found" in proc.stderr
+
+
+def test_other_runs_artifacts_are_refused(small_run, tiny_faces):
+  out, cache, _ = small_run
+  proc = run_train([f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=1",
+                    "--layer=conv7", "--attributes=GA", "--stage=simple"], cache, check=False)
+  assert proc.returncode == 2
+  assert "another run's simple stage" in proc.stderr and "layer: saved 'conv6_1', now 'conv7'" in proc.stderr
+
+
+def test_bad_flags_have_clear_errors(tiny_faces, tmp_path):
+  proc = run_train(["--layer=conv9", f"--output_dir={tmp_path}"], str(tmp_path), check=False)
+  assert proc.returncode != 0 and "conv4_2" in proc.stderr
+  proc = run_train(["--attributes=Male,Beard", f"--data_dir={tiny_faces}", f"--output_dir={tmp_path}"],
+                   str(tmp_path), check=False)
+  assert proc.returncode == 2 and "unknown attribute 'Beard'" in proc.stderr
+
+
+def test_interrupted_stage_resumes_from_checkpoint(tiny_faces, tmp_path, cache_dir):
+  cfg = training.TrainConfig(output_dir=str(tmp_path / "r"), data_dir=tiny_faces, image_size=(32, 26),
+                             batch_size=16, epochs_original=1, steps_per_epoch=2, verbose=0)
+  training.run(cfg, ("original",))
+  # Make it look as if a 2-epoch run had been killed after epoch 1: a checkpoint, no result.
+  d = training.stage_dir(cfg, "original")
+  os.makedirs(os.path.join(d, "checkpoint"))
+  os.replace(os.path.join(d, "model.keras"), os.path.join(d, "checkpoint", callbacks.CHECKPOINT_MODEL))
+  with open(os.path.join(d, "checkpoint", callbacks.CHECKPOINT_STATE), "w") as f:
+    json.dump({"epochs_done": 1, "history": {"loss": [0.7]}}, f)
+  os.remove(os.path.join(d, "metrics.json"))
+  cfg.epochs_original = 2
+  training.run(cfg, ("original",))
+  hist = json.load(open(os.path.join(d, "history.json")))
+  assert len(hist["loss"]) == 2 and hist["loss"][0] == 0.7  # epoch 1 from the checkpoint, epoch 2 new
+  assert os.path.isfile(os.path.join(d, "metrics.json")) and not os.path.exists(os.path.join(d, "checkpoint"))
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
+  inp = keras.Input((3,))
+  model = keras.Model(inp, keras.layers.Dense(1)(inp))
+  model.compile(optimizer="sgd", loss="mse")
+  guard = callbacks.StopOnNaN()
+  ck = callbacks.EpochCheckpoint(str(tmp_path), guard)
+  x = np.ones((32, 3), np.float32)
+  y = np.ones((32, 1), np.float32)
+  model.fit(x, y, epochs=1, batch_size=8, callbacks=[guard, ck], verbose=0)
+  good = [w.copy() for w in model.get_weights()]
+  y[20:] = np.nan
+  model.fit(x, y, epochs=2, initial_epoch=1, batch_size=8, callbacks=[guard, ck], verbose=0, shuffle=False)
+  assert guard.where == (2, 3)
+  state, path = callbacks.EpochCheckpoint.load_state(str(tmp_path))
+  assert state["epochs_done"] == 1
+  for a, b in zip(keras.saving.load_model(path).get_weights(), good):
+    np.testing.assert_array_equal(a, b)
+
+
+@needs_celeba_subset
+def test_train_on_celeba_subset(tmp_path, cache_dir):
+  out = str(tmp_path / "celeba")
+  run_train([f"--data_dir={CELEBA_SUBSET}", f"--output_dir={out}", "--image_size=54x44",
+             "--batch_size=32", "--images_per_identity=4", "--epochs=1", "--steps_per_epoch=6",
+             "--pca_samples=128", "--layer=conv4_2"], cache_dir)
+  m = json.load(open(os.path.join(out, "dpfe", "metrics.json")))
+  assert m["set"]["num_images"] == 719 and m["layer"] == "conv4_2"
+  assert m["y_remover"]["identities_left_out"] >= 1  # the subset has identities with < 4 images

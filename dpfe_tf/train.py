@@ -47,6 +47,9 @@ flags.DEFINE_string("original_model", None, "Start the simple stage from this tr
 flags.DEFINE_integer("limit", None, "Use at most this many images per partition (smoke runs).")
 flags.DEFINE_float("max_bad_fraction", 0.01, "Fail when more images than this fraction cannot be decoded.")
 flags.DEFINE_string("cache_dir", None, "Decoded-image cache (default ~/.cache/dpfe_tf or $DPFE_TF_CACHE).")
+flags.DEFINE_bool("evaluate", True, "After the dpfe stage, run dpfe_tf.evaluate on Simple vs DPFE "
+                  "(test partition) and add privacy to the summary.")
+flags.DEFINE_integer("min_images", 18, "Evaluation: the attacker keeps identities with more than this many images.")
 flags.DEFINE_bool("overwrite", False, "Replace stages in --output_dir that another configuration trained.")
 
 
@@ -77,12 +80,31 @@ def main(argv):
   except (ValueError, FileNotFoundError, RuntimeError, celeba.DataError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  rows = training.summary_rows(cfg, results)
+  privacy = None
+  if F.evaluate and all(training.is_done(cfg, s) for s in ("simple", "dpfe")):
+    privacy = _evaluate(cfg)
+  rows = training.summary_rows(cfg, results, privacy)
   io_utils.write_json(os.path.join(cfg.output_dir, "summary.json"), {"rows": rows, "stages": results})
-  print("\nSummary (test partition; chance = majority-class rate):")
+  print("\nSummary (test partition; chance = majority-class rate; LRP = log-rank privacy at noise 0, "
+        "worst of KDE and classifier attackers):")
   print(training.format_summary(rows))
   print(f"\nModels and metrics in {cfg.output_dir}/")
   return 0
+
+
+def _evaluate(cfg):
+  """Simple vs DPFE trade-off curves; a data set too small for the attacker only warns."""
+  from dpfe_tf import evaluation
+  print("\n== evaluation: Simple vs DPFE accuracy-privacy trade-off (test partition)", flush=True)
+  try:
+    curves, verdicts, paths, out = evaluation.run_evaluation(
+        [cfg.output_dir], cfg.data_dir, "test", None, None, min_images=F.min_images,
+        seed=cfg.seed, limit=cfg.limit, cache_dir=cfg.cache_dir)
+  except ValueError as e:
+    print(f"warning: privacy evaluation skipped: {e}", file=sys.stderr)
+    return None
+  evaluation.print_report(curves, verdicts, paths, out)
+  return {c.name: c.points[0] for c in curves}
 
 
 def run():

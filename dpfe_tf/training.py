@@ -359,7 +359,9 @@ def _describe(cfg, stage):
           f"{attrs.set_name(cfg.attribute_names)}: {what}, {getattr(cfg, 'epochs_' + stage)} epochs")
 
 
-def summary_rows(cfg: TrainConfig, results: dict) -> list[dict]:
+def summary_rows(cfg: TrainConfig, results: dict, privacy: dict | None = None) -> list[dict]:
+  """One row per stage (and all 40 attributes for the original); ``privacy``: stage -> noise-0 point."""
+  privacy = privacy or {}
   rows = []
   for stage in STAGES:
     m = results.get(stage)
@@ -367,7 +369,12 @@ def summary_rows(cfg: TrainConfig, results: dict) -> list[dict]:
       continue
     if stage == "original":
       rows.append({"stage": "original", "attributes": "all 40", **_acc_cols(m["all"])})
-    rows.append({"stage": stage, "attributes": attrs.set_name(cfg.attribute_names), **_acc_cols(m["set"])})
+    row = {"stage": stage, "attributes": attrs.set_name(cfg.attribute_names), **_acc_cols(m["set"])}
+    if stage in privacy:
+      p = privacy[stage]
+      row.update(log_rank_privacy=p.value("log_rank_privacy"), one_nn_error=p.value("one_nn_error"),
+                 random_log_rank=next(iter(p.privacy.values())).random_log_rank)
+    rows.append(row)
   return rows
 
 
@@ -376,7 +383,14 @@ def _acc_cols(a):
 
 
 def format_summary(rows) -> str:
-  lines = [f"{'stage':<9} {'attributes':<12} {'accuracy':>9} {'chance':>7} {'test images':>12}"]
+  lines = [f"{'stage':<9} {'attributes':<12} {'accuracy':>9} {'chance':>7} {'test images':>12} "
+           f"{'LRP':>6} {'1-NN err':>9}"]
   for r in rows:
-    lines.append(f"{r['stage']:<9} {r['attributes']:<12} {r['accuracy']:>9.3f} {r['chance']:>7.3f} {r['n']:>12d}")
+    priv = (f" {r['log_rank_privacy']:>6.3f} {r['one_nn_error']:>9.3f}" if "log_rank_privacy" in r
+            else f" {'-':>6} {'-':>9}")
+    lines.append(f"{r['stage']:<9} {r['attributes']:<12} {r['accuracy']:>9.3f} {r['chance']:>7.3f} "
+                 f"{r['n']:>12d}{priv}")
+  ref = next((r["random_log_rank"] for r in rows if "random_log_rank" in r), None)
+  if ref is not None:
+    lines.append(f"(random-guess LRP for these identities: {ref:.3f}; 0 = identity always recovered)")
   return "\n".join(lines)

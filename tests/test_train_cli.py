@@ -29,7 +29,7 @@ def small_run(tiny_faces, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("run"))
   cache = str(tmp_path_factory.mktemp("cache"))
   proc = run_train([f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=2",
-                    "--layer=conv6_1", "--attributes=GA"], cache)
+                    "--layer=conv6_1", "--attributes=GA", "--min_images=5"], cache)
   return out, cache, proc
 
 
@@ -48,7 +48,12 @@ def test_three_stages_write_models_and_metrics(small_run):
   dpfe = json.load(open(os.path.join(out, "dpfe", "metrics.json")))
   assert dpfe["y_remover"]["images_per_identity"] == 4 and dpfe["y_remover"]["same_pair_fraction"] == pytest.approx(0.2)
   assert "y_remover" in json.load(open(os.path.join(out, "dpfe", "history.json")))
-  assert "Summary" in proc.stdout and "dpfe" in proc.stdout.split("Summary")[1]
+  summary = proc.stdout.split("Summary")[1]
+  assert "dpfe" in summary and "random-guess LRP" in summary
+  rows = json.load(open(os.path.join(out, "summary.json")))["rows"]
+  assert [r["stage"] for r in rows] == ["original", "original", "simple", "dpfe"]
+  assert all(0 <= r["log_rank_privacy"] <= 1 for r in rows[2:])
+  assert os.path.isfile(os.path.join(out, "evaluation", "accuracy_vs_log_rank_privacy.png"))
 
 
 def test_saved_halves_compose_to_the_full_model(small_run):
@@ -67,7 +72,7 @@ def test_finished_stages_are_reused(small_run, tiny_faces):
   out, cache, _ = small_run
   before = os.path.getmtime(os.path.join(out, "dpfe", "full.keras"))
   proc = run_train([f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=2",
-                    "--layer=conv6_1", "--attributes=GA"], cache)
+                    "--layer=conv6_1", "--attributes=GA", "--noevaluate"], cache)
   assert proc.stdout.count("already trained") == 3
   assert os.path.getmtime(os.path.join(out, "dpfe", "full.keras")) == before
 
@@ -130,12 +135,47 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
+def run_evaluate(args, cache_dir, check=True):
+  env = {**os.environ, "DPFE_TF_CACHE": cache_dir, "TF_CPP_MIN_LOG_LEVEL": "2"}
+  proc = subprocess.run([sys.executable, "-m", "dpfe_tf.evaluate", *args], capture_output=True,
+                        text=True, env=env, timeout=900)
+  if check and proc.returncode != 0:
+    raise AssertionError(f"evaluate failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+  return proc
+
+
+def test_evaluate_cli_writes_report(small_run, tmp_path):
+  out, cache, _ = small_run
+  rep = str(tmp_path / "report")
+  proc = run_evaluate([f"--model_dir={out}", f"--output_dir={rep}", "--min_images=5", "--noise=0,1,8",
+                       "--estimators=kde", "--rotate"], cache)
+  ev = json.load(open(os.path.join(rep, "evaluation.json")))
+  assert [c["name"] for c in ev["curves"]] == ["simple", "dpfe"] and ev["images"] == 40
+  pts = ev["curves"][0]["points"]
+  assert [p["r"] for p in pts] == [0.0, 1.0, 8.0]
+  assert pts[0]["privacy"]["kde"]["n_probe"] == 40 and pts[0]["privacy"]["kde"]["K"] == 4  # rotated
+  assert len(ev["superiority"]) == 2  # log-rank and 1-NN, simple vs dpfe
+  for v in ev["superiority"]:
+    assert f"{v['measure']}: {v['verdict']}" in proc.stdout
+  assert len(open(os.path.join(rep, "evaluation.csv")).read().splitlines()) == 1 + 2 * 3
+  for png in ("accuracy_vs_log_rank_privacy.png", "accuracy_vs_1nn_privacy.png", "rank_mean_std.png"):
+    assert open(os.path.join(rep, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_cli_errors(small_run, tmp_path):
+  out, cache, _ = small_run
+  proc = run_evaluate([f"--model_dir={tmp_path}"], cache, check=False)
+  assert proc.returncode == 2 and "no extractor.keras" in proc.stderr
+  proc = run_evaluate([f"--model_dir={out}", "--min_images=50"], cache, check=False)
+  assert proc.returncode == 2 and "fewer than 2 identities have more than 50 images" in proc.stderr
+
+
 @needs_celeba_subset
 def test_train_on_celeba_subset(tmp_path, cache_dir):
   out = str(tmp_path / "celeba")
   run_train([f"--data_dir={CELEBA_SUBSET}", f"--output_dir={out}", "--image_size=54x44",
              "--batch_size=32", "--images_per_identity=4", "--epochs=1", "--steps_per_epoch=6",
-             "--pca_samples=128", "--layer=conv4_2"], cache_dir)
+             "--pca_samples=128", "--layer=conv4_2", "--noevaluate"], cache_dir)
   m = json.load(open(os.path.join(out, "dpfe", "metrics.json")))
   assert m["set"]["num_images"] == 719 and m["layer"] == "conv4_2"
   assert m["y_remover"]["identities_left_out"] >= 1  # the subset has identities with < 4 images

@@ -1,0 +1,59 @@
+"""Matplotlib figures of the trade-off curves (the paper's Figures 6-9). Nothing is computed here."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from dpfe_tf import io_utils  # noqa: E402
+
+LABELS = {"log_rank_privacy": "log-rank privacy", "one_nn_error": "1-NN identity misclassification",
+          "rank_mean": "normalised rank mean", "bayes_error": "Bayes (KDE) identity error"}
+
+
+def _save(fig, path):
+  with io_utils.atomic_path(path, ".png") as tmp:
+    fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+  plt.close(fig)
+
+
+def accuracy_vs_privacy(curves, measure, path, estimator="worst", title=None):
+  fig, ax = plt.subplots(figsize=(6, 4.5))
+  ref = None
+  for c in curves:
+    acc, priv = c.arrays(measure, estimator)
+    ax.plot(priv, 100 * acc, "o-", ms=4, label=c.name)
+    for p, a, pt in zip(priv, acc, c.points):
+      if pt.r in (0.0, 1.0, 8.0):
+        ax.annotate(f"r={pt.r:g}", (p, 100 * a), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    first = next(iter(c.points[0].privacy.values()))
+    ref = (first.random_log_rank if measure == "log_rank_privacy" else
+           1 - 1 / first.K if measure in ("one_nn_error", "bayes_error") else first.random_rank_mean)
+  if ref is not None:
+    ax.axvline(ref, color="grey", ls="--", lw=1, label=f"random guess ({ref:.3f})")
+  who = "worst case over estimators" if estimator == "worst" else estimator
+  ax.set_xlabel(f"{LABELS[measure]} ({who})")
+  ax.set_ylabel("primary accuracy (%)")
+  ax.set_title(title or f"accuracy vs {LABELS[measure]}")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  _save(fig, path)
+
+
+def rank_mean_std(curves, path, estimator="kde", title=None):
+  fig, ax = plt.subplots(figsize=(6, 4.5))
+  for c in curves:
+    acc = [100 * p.accuracy for p in c.points]
+    mean = [p.privacy[estimator].rank_mean for p in c.points]
+    std = [p.privacy[estimator].rank_std for p in c.points]
+    ax.errorbar(mean, acc, xerr=std, fmt="o-", ms=4, capsize=2, label=c.name)
+  ax.axvline(0.5, color="grey", ls="--", lw=1, label="random guess: 0.5 +- 0.289")
+  ax.set_xlabel(f"normalised rank of the true identity, mean +- std ({estimator})")
+  ax.set_ylabel("primary accuracy (%)")
+  ax.set_title(title or "rank of the true identity")
+  ax.set_xlim(0, 1)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  _save(fig, path)

@@ -1,0 +1,140 @@
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import gaussian_kde
+
+from dpfe_tf import noise
+from dpfe_tf.privacy import estimators, measures, tradeoff
+
+
+def _blobs(K=20, n=40, d=10, spread=1.0, seed=0):
+  rng = np.random.default_rng(seed)
+  y = np.repeat(np.arange(K) * 7 + 3, n)  # identities need not be 0..K-1
+  centres = rng.normal(size=(K, d)) * spread
+  return rng.normal(size=(K * n, d)) + np.repeat(centres, n, axis=0), y
+
+
+def test_kde_matches_scipy_gaussian_kde():
+  rng = np.random.default_rng(0)
+  f, y = _blobs(K=4, n=25, d=3, spread=3.0)
+  probes = rng.normal(size=(50, 3)) * 3
+  fit = estimators.fit_kde(f, y)
+  ours = estimators.kde_log_density(fit, probes)
+  ref = np.stack([gaussian_kde(f[y == c].T).logpdf(probes.T) for c in fit.classes], axis=1)
+  np.testing.assert_allclose(ours, ref, rtol=1e-6)
+  assert fit.fallback == []
+
+
+def test_lrp_is_zero_when_identity_is_always_recovered():
+  f, y = _blobs(K=10, n=30, spread=100.0)
+  split = measures.attacker_split(y, min_images=18)
+  for est in ("kde", "classifier"):
+    r = measures.privacy(f, y, split, est)
+    assert r.log_rank_privacy == pytest.approx(0.0, abs=1e-9), est
+    assert r.one_nn_error == 0.0 and r.bayes_error == 0.0 and r.K == 10
+
+
+def test_independent_features_match_the_random_guess_reference():
+  rng = np.random.default_rng(1)
+  _, y = _blobs(K=20, n=40)
+  f = rng.normal(size=(len(y), 10))
+  r = measures.pooled_privacy(f, y, "kde", rotate=True)  # 800 probes
+  assert r.n_probe == 800 and r.K == 20
+  # Sampling error of the mean log-rank over 800 probes is about 0.01 here.
+  assert r.log_rank_privacy == pytest.approx(r.random_log_rank, abs=0.04)
+  assert r.rank_mean == pytest.approx(0.525, abs=0.04) and r.rank_std == pytest.approx(0.289, abs=0.03)
+  assert r.one_nn_error == pytest.approx(1 - 1 / 20, abs=0.04)
+
+
+def test_random_references():
+  lrp, mean, std = measures.random_references(608)
+  assert lrp == pytest.approx(0.845, abs=5e-4)
+  assert mean == pytest.approx(0.5, abs=1e-3) and std == pytest.approx(0.2887, abs=1e-3)
+
+
+def test_ties_get_the_average_rank():
+  scores = np.array([[1.0, 1.0, 1.0, 0.0], [5.0, 2.0, 2.0, 9.0]])
+  # Row 1: three-way tie for places 1-3 -> 2; row 2: 9 and 5 ahead, tie for places 3-4 -> 3.5.
+  np.testing.assert_allclose(measures.true_ranks(scores, np.array([0, 2])), [2.0, 3.5])
+
+
+def test_split_drops_and_keeps_the_right_identities():
+  y = np.concatenate([np.full(19, 1), np.full(18, 2), np.full(30, 3), np.full(5, 4)])
+  s = measures.attacker_split(y, min_images=18, seed=4)
+  assert s.kept_identities == 2 and s.dropped_identities == 2
+  used = np.concatenate([s.gallery, s.probe])
+  assert len(used) == len(set(used.tolist())) == 49 and set(y[used]) == {1, 3}  # each sample once
+  assert set(y[s.probe]) <= set(y[s.gallery])
+  assert len(s.probe) == pytest.approx(4.9, abs=1)
+  # Rotation: every kept image is a probe exactly once.
+  probes = np.concatenate([measures.attacker_split(y, 18, 0.1, 4, k).probe for k in range(s.folds)])
+  assert sorted(probes.tolist()) == sorted(np.flatnonzero(np.isin(y, [1, 3])).tolist())
+
+
+def test_bad_input_is_an_error():
+  f, y = _blobs(K=3, n=20)
+  split = measures.attacker_split(y)
+  bad = f.copy()
+  bad[5, 2] = np.nan
+  with pytest.raises(ValueError, match="1 of 60 features contain NaN or inf .first at row 5"):
+    measures.privacy(bad, y, split)
+  with pytest.raises(ValueError, match="60 features but 59 identities"):
+    measures.privacy(f, y[:-1], split)
+  with pytest.raises(ValueError, match="fewer than 2 identities have more than 18 images"):
+    measures.attacker_split(np.repeat([1, 2, 3], [30, 10, 10]))
+  with pytest.raises(ValueError, match="unknown estimator"):
+    measures.privacy(f, y, split, "svm")
+
+
+def test_singular_covariance_uses_the_documented_fallback():
+  f, y = _blobs(K=4, n=30, d=10)
+  y = y.copy()
+  few = np.flatnonzero(y == y[0])[:25]
+  y[few[:22]] = -1  # identity -1 keeps 22 images; identity y[0] keeps 8 (<= dim 10)
+  fit = estimators.fit_kde(f, y)
+  assert fit.fallback == [int(y[few[22]])]
+  assert np.isfinite(estimators.kde_log_density(fit, f[:5])).all()
+  with pytest.raises(ValueError, match="singular"):
+    estimators.fit_kde(np.ones((40, 3)), np.repeat([0, 1], 20))
+
+
+def test_noise_has_covariance_r_c_and_is_reproducible():
+  rng = np.random.default_rng(0)
+  f = rng.normal(size=(20000, 3)) @ np.array([[2.0, 0, 0], [1.0, 1.0, 0], [0, 0.5, 0.2]])
+  c = noise.feature_covariance(f)
+  n = noise.add_noise(f, 0.5, c, seed=3) - f
+  np.testing.assert_allclose(np.cov(n, rowvar=False), 0.5 * c, atol=0.05 * np.abs(c).max())
+  np.testing.assert_array_equal(noise.add_noise(f, 0.5, c, seed=3), noise.add_noise(f, 0.5, c, seed=3))
+  np.testing.assert_array_equal(noise.add_noise(f, 0.0), f)
+
+
+def _curve(name, acc, priv):
+  pts = []
+  for a, p in zip(acc, priv):
+    res = measures.PrivacyResult("kde", 10, 10, p, 0.5, 0.2, 0.5, p, 0.7, 0.55, 0.29)
+    pts.append(tradeoff.TradeoffPoint(0.0, a, {}, {"kde": res}))
+  return tradeoff.Curve(name, pts, ["Male"], 10, {})
+
+
+def test_superiority_on_hand_made_curves():
+  a = _curve("dpfe", [0.95, 0.9, 0.8, 0.7], [0.3, 0.4, 0.55, 0.7])
+  b = _curve("simple", [0.96, 0.9, 0.8, 0.6], [0.1, 0.3, 0.5, 0.65])
+  v = tradeoff.superiority(a, b)
+  assert v["a_superior"] and not v["b_superior"] and v["verdict"] == "dpfe is Acc-Priv superior to simple"
+  assert v["accuracy_range"] == [0.7, 0.95] and v["mean_gap"] > 0
+  crossing = _curve("x", [0.95, 0.7], [0.05, 0.9])
+  v = tradeoff.superiority(crossing, b)
+  assert not v["a_superior"] and not v["b_superior"] and "cross" in v["verdict"]
+  far = _curve("far", [0.3, 0.2], [0.9, 0.95])
+  assert "undetermined" in tradeoff.superiority(far, b)["verdict"]
+
+
+def test_tradeoff_curve_end_to_end_on_arrays():
+  f, y = _blobs(K=6, n=30, spread=3.0)
+  labels = (f[:, :1] > 0).astype(float)
+  curve = tradeoff.tradeoff_curve("m", f, y, labels, ["Male"], lambda x: x[:, :1],
+                                  noise_grid=(0.0, 1.0, 8.0), estimator_names=("kde",))
+  acc, lrp = curve.arrays()
+  assert acc[0] == 1.0 and acc[0] > acc[-1]
+  assert lrp[0] < lrp[-1] and math.isfinite(lrp[-1])

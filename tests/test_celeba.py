@@ -99,3 +99,39 @@ def test_celeba_subset_partitions(cache_dir):
   assert not parts[0] & parts[2] and not parts[0] & parts[1]
   test = celeba.load(CELEBA_SUBSET, "test", (54, 44))
   assert len(test) == 719 and test.num_identities == 40 and test.images.shape[1:] == (54, 44, 3)
+
+
+class _FakeBuilder:
+  """Stands in for a prepared TFDS celeb_a 2.1.0 builder (no download is possible)."""
+
+  def __init__(self, n=6):
+    rng = np.random.default_rng(0)
+    self.examples = [{"image": rng.integers(0, 255, (218, 178, 3), dtype=np.uint8),
+                      "attributes": {a: bool((i + j) % 3 == 0) for j, a in enumerate(CELEBA_ATTRIBUTES)},
+                      "identity": {"Identity_No": np.int64(100 + i // 2)}} for i in range(n)]
+
+    class Info:
+      splits = {"train": None, "validation": None, "test": None}
+    self.info = Info()
+    self.requested = None
+
+  def as_dataset(self, split, shuffle_files):
+    import tensorflow as tf
+    self.requested = split
+    return tf.data.Dataset.from_generator(
+        lambda: iter(self.examples),
+        output_signature={"image": tf.TensorSpec((218, 178, 3), tf.uint8),
+                          "attributes": {a: tf.TensorSpec((), tf.bool) for a in CELEBA_ATTRIBUTES},
+                          "identity": {"Identity_No": tf.TensorSpec((), tf.int64)}})
+
+
+def test_prepared_tfds_celeb_a_is_read(tmp_path, monkeypatch):
+  import tensorflow_datasets as tfds
+  os.makedirs(tmp_path / "celeb_a")
+  fake = _FakeBuilder()
+  monkeypatch.setattr(tfds, "builder", lambda name, data_dir: fake)
+  data = celeba.load(str(tmp_path), "val", (54, 44), limit=6)
+  assert fake.requested == "validation[:6]"
+  assert data.images.shape == (6, 54, 44, 3) and data.images.dtype == np.uint8
+  np.testing.assert_array_equal(data.identities, [100, 100, 101, 101, 102, 102])
+  assert data.attributes[0, 0] == 1 and data.attributes[0, 1] == 0 and data.attributes[1, 2] == 1

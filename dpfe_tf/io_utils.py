@@ -82,5 +82,33 @@ class _Bar:
     self._bar.add(n)
 
 
+@contextlib.contextmanager
+def quiet_fds():
+  """Silences what C++ and Python print to stdout/stderr inside the block (the TFLite
+  converter prints its whole function signature); replays it if the block raises."""
+  sys.stdout.flush()
+  sys.stderr.flush()
+  saved = [os.dup(1), os.dup(2)]
+  with tempfile.TemporaryFile(mode="w+b") as log:
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    try:
+      yield
+    except BaseException:
+      sys.stdout.flush()
+      os.dup2(saved[0], 1)
+      os.dup2(saved[1], 2)
+      log.seek(0)
+      sys.stderr.write(log.read().decode(errors="replace")[-5000:])
+      raise
+    finally:
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os.dup2(saved[0], 1)
+      os.dup2(saved[1], 2)
+      for fd in saved:
+        os.close(fd)
+
+
 def progress(total, title=""):
   return _Bar(total, title)

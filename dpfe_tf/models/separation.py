@@ -10,7 +10,6 @@ import dataclasses
 
 import numpy as np
 
-from dpfe_tf import losses
 from dpfe_tf.models import bottleneck, moon
 
 
@@ -27,6 +26,7 @@ class SplitModel:
 
   def dpfe_training_model(self, margin, beta, K=None):
     """{image, identity} -> logits, with the y-remover on the private feature."""
+    from dpfe_tf import losses  # Keras 3 only; the QAT process (tf_keras) never gets here
     K = K or moon._keras()
     image = K.Input(self.extractor.input_shape[1:], name="image")
     identity = K.Input((), dtype="int32", name="identity")
@@ -34,13 +34,19 @@ class SplitModel:
     return K.Model({"image": image, "identity": identity}, self.predictor(f), name="dpfe_train")
 
 
-def build_split(layer: str, image_size, dim: int, num_outputs: int, K=None,
-                batch_size: int | None = None) -> SplitModel:
+def build_extractor(layer: str, image_size, dim: int, K=None, batch_size: int | None = None):
+  """image -> MOON up to the raw ``layer`` output -> flatten -> encoder -> code batch norm."""
   K = K or moon._keras()
   moon.check_layer(layer)
   inp = moon.image_input(K, image_size, batch_size)
   cut = moon.apply_trunk(moon.rescale(inp, K), K, stop=layer)
-  extractor = K.Model(inp, bottleneck.add_encoder(cut, K, dim), name="extractor")
+  return K.Model(inp, bottleneck.add_encoder(cut, K, dim), name="extractor")
+
+
+def build_split(layer: str, image_size, dim: int, num_outputs: int, K=None,
+                batch_size: int | None = None) -> SplitModel:
+  K = K or moon._keras()
+  extractor = build_extractor(layer, image_size, dim, K, batch_size)
   code = K.Input((dim,), batch_size=batch_size, name="private_feature")
   x = bottleneck.add_decoder(code, K, moon.cut_shape(layer, image_size))
   x = moon.apply_trunk(x, K, start=layer)

@@ -1,0 +1,1 @@
+"""The on-device half: TFLite extractors, their model cards, parity, and benchmarks."""

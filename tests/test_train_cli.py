@@ -15,13 +15,17 @@ from dpfe_tf import callbacks, training
 SMALL = ["--image_size=32x26", "--batch_size=16", "--images_per_identity=4", "--pca_samples=64"]
 
 
-def run_train(args, cache_dir, check=True):
+def run_module(module, args, cache_dir, check=True):
   env = {**os.environ, "DPFE_TF_CACHE": cache_dir, "TF_CPP_MIN_LOG_LEVEL": "2"}
-  proc = subprocess.run([sys.executable, "-m", "dpfe_tf.train", *args], capture_output=True,
+  proc = subprocess.run([sys.executable, "-m", f"dpfe_tf.{module}", *args], capture_output=True,
                         text=True, env=env, timeout=900)
   if check and proc.returncode != 0:
-    raise AssertionError(f"train failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    raise AssertionError(f"{module} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
   return proc
+
+
+def run_train(args, cache_dir, check=True):
+  return run_module("train", args, cache_dir, check)
 
 
 @pytest.fixture(scope="module")
@@ -136,12 +140,7 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 
 def run_evaluate(args, cache_dir, check=True):
-  env = {**os.environ, "DPFE_TF_CACHE": cache_dir, "TF_CPP_MIN_LOG_LEVEL": "2"}
-  proc = subprocess.run([sys.executable, "-m", "dpfe_tf.evaluate", *args], capture_output=True,
-                        text=True, env=env, timeout=900)
-  if check and proc.returncode != 0:
-    raise AssertionError(f"evaluate failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-  return proc
+  return run_module("evaluate", args, cache_dir, check)
 
 
 def test_evaluate_cli_writes_report(small_run, tmp_path):
@@ -168,6 +167,35 @@ def test_evaluate_cli_errors(small_run, tmp_path):
   assert proc.returncode == 2 and "no extractor.keras" in proc.stderr
   proc = run_evaluate([f"--model_dir={out}", "--min_images=50"], cache, check=False)
   assert proc.returncode == 2 and "fewer than 2 identities have more than 50 images" in proc.stderr
+
+
+def test_export_with_qat_and_verify(small_run, tiny_faces, tmp_path):
+  out, cache, _ = small_run
+  exp = str(tmp_path / "tflite")
+  proc = run_module("export", [f"--model_dir={out}", f"--output_dir={exp}", "--forms=float32,int8", "--qat",
+                               "--qat_steps=5", "--min_images=5", "--representative=16"], cache)
+  s = json.load(open(os.path.join(exp, "export.json")))
+  assert set(s["extractor"]) == {"float32", "int8", "qat_int8"}
+  assert s["extractor"]["float32"]["max_abs_feature_diff"] < 1e-3
+  assert s["extractor"]["int8"]["size_vs_float32"] < 0.5
+  assert set(s["trunks"]) == {"conv4_2", "conv5_1", "conv6_1", "conv7"} and set(s["full"]) == {"float32", "int8"}
+  c = json.load(open(os.path.join(exp, "extractor_conv6_1_qat_int8.json")))
+  assert c["quantization"]["input"]["dtype"] == "int8" and c["parity"]["images"] == 40 and len(c["sha256"]) == 64
+  assert "float32" in proc.stdout and "qat_int8" in proc.stdout
+  tfl = os.path.join(exp, "extractor_conv6_1_int8.tflite")
+  args = [f"--data_dir={tiny_faces}", "--split=test", "--min_images=5",
+          f"--predictor={out}/dpfe/predictor.keras", "--estimators=kde"]
+  rep = str(tmp_path / "verify.json")
+  proc = run_module("verify", [f"--extractor={tfl}", f"--output={rep}", *args], cache)
+  r = json.load(open(rep))
+  assert r["hash"]["ok"] and r["images"] == 40 and r["privacy"]["kde"]["n_probe"] == 40
+  assert set(r["accuracy"]["accuracy"]) == {"Male", "Young"} and "matches the model card" in proc.stdout
+  tampered = str(tmp_path / "extractor_conv6_1_int8.tflite")
+  data = bytearray(open(tfl, "rb").read())
+  data[-100] ^= 1
+  open(tampered, "wb").write(data)
+  proc = run_module("verify", [f"--extractor={tampered}", f"--card={tfl[:-7]}.json", *args], cache, check=False)
+  assert proc.returncode == 1 and "DOES NOT MATCH" in proc.stdout
 
 
 @needs_celeba_subset

@@ -88,8 +88,9 @@ def evaluate(models: list[ModelRef], data: celeba.FaceData, noise_grid=noise.DEF
     curves.append(tradeoff.tradeoff_curve(
         m.name, features_of(m, data), data.identities, labels, m.attribute_names, predict_fn(m),
         noise_grid, estimator_names, min_images, probe_fraction, seed, rotate, progress=bar.add))
+  # Each later model against each earlier one (e.g. dpfe vs simple).
   verdicts = [tradeoff.superiority(a, b, measure)
-              for a, b in itertools.combinations(curves, 2)
+              for b, a in itertools.combinations(curves, 2)
               for measure in ("log_rank_privacy", "one_nn_error")]
   return curves, verdicts
 
@@ -111,10 +112,12 @@ def write_report(curves, verdicts, output_dir, meta: dict):
       w.writerows(rows)
   paths = {"log_rank": os.path.join(output_dir, "accuracy_vs_log_rank_privacy.png"),
            "one_nn": os.path.join(output_dir, "accuracy_vs_1nn_privacy.png"),
-           "rank": os.path.join(output_dir, "rank_mean_std.png")}
+           "rank": os.path.join(output_dir, "rank_mean_std.png"),
+           "guarantee": os.path.join(output_dir, "rank_guarantee.png")}
   plots.accuracy_vs_privacy(curves, "log_rank_privacy", paths["log_rank"])
   plots.accuracy_vs_privacy(curves, "one_nn_error", paths["one_nn"])
   plots.rank_mean_std(curves, paths["rank"])
+  plots.rank_guarantee(curves, paths["guarantee"])
   return paths
 
 
@@ -129,6 +132,9 @@ def format_table(curves) -> str:
       lines.append(f"{c.name:<14} {p.r:>5g} {p.accuracy:>9.3f} "
                    + " ".join(f"{p.privacy[e].log_rank_privacy:>14.3f}" for e in ests)
                    + f" {kde.one_nn_error:>9.3f} {kde.rank_mean:>10.3f} {kde.K:>4d} {kde.n_probe:>7d}")
+  lines.append("rank guarantee at noise 0, P(rank/K > t), " + ests[0] + ": " + "; ".join(
+      f"{c.name} " + ", ".join(f"t={t}: {p:.2f}" for t, p in c.points[0].privacy[ests[0]].guarantee.items())
+      for c in curves))
   ref = curves[0].points[0].privacy[ests[0]]
   lines.append(f"random guess: LRP {ref.random_log_rank:.3f}, 1-NN error {1 - 1 / ref.K:.3f}, "
                f"rank mean {ref.random_rank_mean:.3f} +- {ref.random_rank_std:.3f} (K = {ref.K})")
@@ -170,6 +176,8 @@ def run_evaluation(model_dirs, data_dir=None, split="test", output_dir=None, noi
 def print_report(curves, verdicts, paths, output_dir):
   print(format_table(curves))
   for v in verdicts:
-    gap = "" if v["mean_gap"] is None else f" (mean gap {v['mean_gap']:+.3f} over accuracy {v['accuracy_range'][0]:.3f}-{v['accuracy_range'][1]:.3f})"
+    gap = "" if v["mean_gap"] is None else (
+        f" (mean gap {v['a']} - {v['b']}: {v['mean_gap']:+.3f}, min {v['min_gap']:+.3f}, max "
+        f"{v['max_gap']:+.3f}, over accuracy {v['accuracy_range'][0]:.3f}-{v['accuracy_range'][1]:.3f})")
     print(f"{v['measure']}: {v['verdict']}{gap}")
   print(f"report: {output_dir}/evaluation.json, evaluation.csv, " + ", ".join(os.path.basename(p) for p in paths.values()))

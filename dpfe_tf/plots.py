@@ -57,3 +57,23 @@ def rank_mean_std(curves, path, estimator="kde", title=None):
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   _save(fig, path)
+
+
+def rank_guarantee(curves, path, estimator="kde", title=None):
+  """P(rank / K > t) against t at noise 0, one curve per model; random guessing gives 1 - t."""
+  import numpy as np
+  fig, ax = plt.subplots(figsize=(6, 4.5))
+  t = np.linspace(0, 1, 201)
+  for c in curves:
+    p = c.points[0].privacy[estimator]
+    r = np.asarray(p.ranks) / p.K
+    ax.plot(t, [(r > x).mean() for x in t], label=f"{c.name} (r={c.points[0].r:g})")
+  ax.plot(t, 1 - t, color="grey", ls="--", lw=1, label="random guess")
+  ax.set_xlabel("t")
+  ax.set_ylabel(f"P(rank of the true identity / K > t)  ({estimator})")
+  ax.set_title(title or "rank guarantee: the true identity is not in the top t K")
+  ax.set_xlim(0, 1)
+  ax.set_ylim(0, 1.02)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  _save(fig, path)

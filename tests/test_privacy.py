@@ -45,12 +45,22 @@ def test_independent_features_match_the_random_guess_reference():
   assert r.log_rank_privacy == pytest.approx(r.random_log_rank, abs=0.04)
   assert r.rank_mean == pytest.approx(0.525, abs=0.04) and r.rank_std == pytest.approx(0.289, abs=0.03)
   assert r.one_nn_error == pytest.approx(1 - 1 / 20, abs=0.04)
+  # A random ranking: P(rank/K > t) is about 1 - t.
+  assert r.guarantee["0.1"] == pytest.approx(0.9, abs=0.04) and r.guarantee["0.5"] == pytest.approx(0.5, abs=0.05)
 
 
 def test_random_references():
   lrp, mean, std = measures.random_references(608)
   assert lrp == pytest.approx(0.845, abs=5e-4)
   assert mean == pytest.approx(0.5, abs=1e-3) and std == pytest.approx(0.2887, abs=1e-3)
+
+
+def test_rank_guarantee_on_hand_made_ranks():
+  ranks = np.array([1, 2, 3, 5, 8, 10, 10, 10, 10, 10])  # K = 10
+  g = measures.rank_guarantee(ranks, 10, thresholds=(0.1, 0.2, 0.5, 0.9))
+  assert g == {"0.1": 0.9, "0.2": 0.8, "0.5": 0.6, "0.9": 0.5}
+  # Pooled folds with different K: each rank is normalised by its own K.
+  assert measures.rank_guarantee([2, 2], [4, 20], thresholds=(0.2,)) == {"0.2": 0.5}
 
 
 def test_ties_get_the_average_rank():

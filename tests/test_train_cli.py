@@ -157,7 +157,8 @@ def test_evaluate_cli_writes_report(small_run, tmp_path):
   for v in ev["superiority"]:
     assert f"{v['measure']}: {v['verdict']}" in proc.stdout
   assert len(open(os.path.join(rep, "evaluation.csv")).read().splitlines()) == 1 + 2 * 3
-  for png in ("accuracy_vs_log_rank_privacy.png", "accuracy_vs_1nn_privacy.png", "rank_mean_std.png"):
+  for png in ("accuracy_vs_log_rank_privacy.png", "accuracy_vs_1nn_privacy.png", "rank_mean_std.png",
+              "rank_guarantee.png"):
     assert open(os.path.join(rep, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 

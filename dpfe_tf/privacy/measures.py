@@ -24,6 +24,8 @@ import numpy as np
 from dpfe_tf.privacy import estimators
 
 DEFAULT_MIN_IMAGES = 18
+#: Thresholds t of the rank guarantee P(rank / K > t) (paper Section 6.2).
+GUARANTEE_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.5)
 DEFAULT_PROBE_FRACTION = 0.1
 
 
@@ -53,6 +55,7 @@ class PrivacyResult:
   random_rank_std: float
   ranks: np.ndarray = dataclasses.field(repr=False, default=None)  # rank of the true identity, 1..K
   notes: dict = dataclasses.field(default_factory=dict)
+  guarantee: dict = dataclasses.field(default_factory=dict)  # t -> P(rank / K > t)
 
   def as_dict(self, with_ranks=False):
     d = dataclasses.asdict(self)
@@ -128,6 +131,15 @@ def random_references(K: int):
   return log_rank, (K + 1) / (2.0 * K), math.sqrt((K * K - 1) / 12.0) / K
 
 
+def rank_guarantee(ranks, K, thresholds=GUARANTEE_THRESHOLDS) -> dict:
+  """P(rank / K > t) for each t: "with probability p the true identity is not in the top t K".
+
+  ``K`` may be one number or one per rank (pooled folds). Keys are the thresholds as strings.
+  """
+  r = np.asarray(ranks, np.float64) / np.asarray(K, np.float64)
+  return {f"{t:g}": float((r > t).mean()) for t in thresholds}
+
+
 def log_rank_privacy(ranks, K: int) -> float:
   return float(np.mean(np.log(ranks)) / math.log(K))
 
@@ -164,7 +176,8 @@ def privacy(features, identities, split: AttackerSplit, estimator: str = "kde",
       rank_mean=float(ranks.mean() / K), rank_std=float(ranks.std() / K),
       bayes_error=float((scores.argmax(1) != true_col).mean()),
       one_nn_error=one_nn_error(gf, gy, pf, py), random_log_rank=ref[0],
-      random_rank_mean=ref[1], random_rank_std=ref[2], ranks=ranks, notes=notes)
+      random_rank_mean=ref[1], random_rank_std=ref[2], ranks=ranks, notes=notes,
+      guarantee=rank_guarantee(ranks, K))
 
 
 def pooled_privacy(features, identities, estimator="kde", min_images=DEFAULT_MIN_IMAGES,
@@ -199,4 +212,4 @@ def combine(results: list[PrivacyResult]) -> PrivacyResult:
       bayes_error=float(sum(wi * r.bayes_error for wi, r in zip(w, results))),
       one_nn_error=float(sum(wi * r.one_nn_error for wi, r in zip(w, results))),
       random_log_rank=ref[0], random_rank_mean=ref[1], random_rank_std=ref[2], ranks=ranks,
-      notes={"folds": len(results)})
+      notes={"folds": len(results)}, guarantee=rank_guarantee(ranks, Ks))

@@ -12,8 +12,6 @@ evaluation.json, evaluation.csv and PNG plots, and prints the Acc-Priv superiori
 
 from __future__ import annotations
 
-import os
-import sys
 
 from absl import app, flags
 
@@ -37,21 +35,16 @@ flags.DEFINE_integer("limit", None, "Evaluate at most this many images.")
 flags.DEFINE_string("cache_dir", None, "Decoded-image cache.")
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  flags_common.setup_logging()
+def evaluate():
   from dpfe_tf import evaluation
-  from dpfe_tf.data import celeba
-  try:
-    grid = [float(r) for r in F.noise] if F.noise else None
-    result = evaluation.run_evaluation(F.model_dir, F.data_dir, F.split, F.output_dir, grid, F.estimators,
-                            F.min_images, F.probe_fraction, F.rotate, F.seed, F.limit, F.cache_dir)
-  except (ValueError, FileNotFoundError, celeba.DataError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+  grid = [float(r) for r in F.noise] if F.noise else None
+  result = evaluation.run_evaluation(F.model_dir, F.data_dir, F.split, F.output_dir, grid, F.estimators,
+                                     F.min_images, F.probe_fraction, F.rotate, F.seed, F.limit, F.cache_dir)
   evaluation.print_report(*result)
   return 0
+
+
+main = flags_common.cli_main(evaluate)
 
 
 if __name__ == "__main__":

@@ -164,22 +164,17 @@ def format_summary(s) -> str:
   return "\n".join(lines)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  flags_common.setup_logging()
-  from dpfe_tf.data import celeba
-  try:
-    sd = stage_dir_of(F.model_dir, F.stage)
-    out = F.output_dir or os.path.join(sd, "tflite")
-    s = export(sd, out, F.data_dir, F.forms, F.qat, F.qat_steps, F.trunks, F.representative,
-               F.parity_images, F.min_images, F.seed, F.cache_dir)
-  except (ValueError, FileNotFoundError, RuntimeError, celeba.DataError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+def export_cli():
+  sd = stage_dir_of(F.model_dir, F.stage)
+  out = F.output_dir or os.path.join(sd, "tflite")
+  s = export(sd, out, F.data_dir, F.forms, F.qat, F.qat_steps, F.trunks, F.representative,
+             F.parity_images, F.min_images, F.seed, F.cache_dir)
   print(format_summary(s))
   print(f"files and model cards in {out}/")
   return 0
+
+
+main = flags_common.cli_main(export_cli)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 
-from absl import flags
+from absl import app, flags
 
 from dpfe_tf.models import moon
 
@@ -38,3 +38,23 @@ def setup_logging():
   # TF's own Python warnings (e.g. "triggered tf.function retracing" after predicting with
   # several models) are noise for a user of the commands.
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+#: Errors that mean bad input or a failed step the user can act on: one line, exit code 2.
+#: (DataError and TFLiteError are ValueErrors.)
+USER_ERRORS = (ValueError, FileNotFoundError, RuntimeError)
+
+
+def cli_main(work):
+  """An absl ``main`` around ``work()`` (which returns the exit code): no positional
+  arguments, logging set up, and user errors printed as ``error: ...`` with exit code 2."""
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    setup_logging()
+    try:
+      return work()
+    except USER_ERRORS as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
+  return main

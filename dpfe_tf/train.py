@@ -67,19 +67,11 @@ def config_from_flags():
       limit=F.limit, max_bad_fraction=F.max_bad_fraction, cache_dir=F.cache_dir, overwrite=F.overwrite)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  flags_common.setup_logging()
+def train():
   from dpfe_tf import io_utils, training
-  from dpfe_tf.data import celeba
-  try:
-    cfg = config_from_flags()
-    stages = training.STAGES if F.stage == "all" else (F.stage,)
-    results = training.run(cfg, stages)
-  except (ValueError, FileNotFoundError, RuntimeError, celeba.DataError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+  cfg = config_from_flags()
+  stages = training.STAGES if F.stage == "all" else (F.stage,)
+  results = training.run(cfg, stages)
   privacy = None
   if F.evaluate and all(training.is_done(cfg, s) for s in ("simple", "dpfe")):
     privacy = _evaluate(cfg)
@@ -105,6 +97,9 @@ def _evaluate(cfg):
     return None
   evaluation.print_report(curves, verdicts, paths, out)
   return {c.name: c.points[0] for c in curves}
+
+
+main = flags_common.cli_main(train)
 
 
 def run():

@@ -13,7 +13,6 @@ accuracy. Exit code 1 when the hash does not match (the report is still printed)
 from __future__ import annotations
 
 import os
-import sys
 
 from absl import app, flags
 
@@ -99,23 +98,17 @@ def format_report(r) -> str:
   return "\n".join(lines)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  flags_common.setup_logging()
+def verify_cli():
   from dpfe_tf import io_utils
-  from dpfe_tf.data import celeba
-  from dpfe_tf.mobile import runtime
-  try:
-    r = verify(F.extractor, F.data_dir, F.card, F.split, F.predictor, tuple(F.estimators),
-               F.min_images, F.rotate, F.seed, F.cache_dir)
-  except (ValueError, FileNotFoundError, celeba.DataError, runtime.TFLiteError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+  r = verify(F.extractor, F.data_dir, F.card, F.split, F.predictor, tuple(F.estimators),
+             F.min_images, F.rotate, F.seed, F.cache_dir)
   print(format_report(r))
   if F.output:
     io_utils.write_json(F.output, r)
   return 0 if r["hash"]["ok"] else 1
+
+
+main = flags_common.cli_main(verify_cli)
 
 
 if __name__ == "__main__":

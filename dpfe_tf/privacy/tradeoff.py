@@ -110,6 +110,6 @@ def superiority(a: Curve, b: Curve, measure="log_rank_privacy", estimator="worst
   a_sup, b_sup = bool((gap > 0).all()), bool((gap < 0).all())
   verdict = (f"{a.name} is Acc-Priv superior to {b.name}" if a_sup else
              f"{b.name} is Acc-Priv superior to {a.name}" if b_sup else
-             f"neither is Acc-Priv superior (the curves cross)")
+             "neither is Acc-Priv superior (the curves cross)")
   return {**out, "verdict": verdict, "a_superior": a_sup, "b_superior": b_sup,
           "mean_gap": float(gap.mean()), "min_gap": float(gap.min()), "max_gap": float(gap.max())}

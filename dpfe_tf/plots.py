@@ -77,3 +77,24 @@ def rank_guarantee(curves, path, estimator="kde", title=None):
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   _save(fig, path)
+
+
+def search(result, path):
+  """Validation accuracy vs log-rank privacy of the y-remover candidates, Simple and the choice."""
+  fig, ax = plt.subplots(figsize=(6, 4.5))
+  s = result["simple"]
+  ax.scatter([s["log_rank_privacy"]], [100 * s["accuracy"]], marker="s", color="black", label="Simple", zorder=3)
+  tol = result["key"]["tolerance"]
+  ax.axhline(100 * (s["accuracy"] - tol), color="grey", ls=":", lw=1, label=f"Simple - {100 * tol:g} points")
+  for c in result["candidates"]:
+    chosen = (c["beta"], c["margin"]) == (result["chosen"]["beta"], result["chosen"]["margin"])
+    ax.scatter([c["log_rank_privacy"]], [100 * c["accuracy"]], s=70 if chosen else 30,
+               color="tab:red" if chosen else "tab:blue", zorder=3)
+    ax.annotate(f"b={c['beta']:g}, m={c['margin_rel']:.2g}", (c["log_rank_privacy"], 100 * c["accuracy"]),
+                fontsize=7, xytext=(3, 3), textcoords="offset points")
+  ax.set_xlabel("validation log-rank privacy (worst of KDE and classifier)")
+  ax.set_ylabel("validation accuracy (%)")
+  ax.set_title("y-remover search (red: chosen; m in units of sqrt(2 dim))")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  _save(fig, path)

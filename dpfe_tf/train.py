@@ -36,8 +36,16 @@ flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: 
 flags.DEFINE_float("lr_original", 1e-3, "Adam learning rate, original stage.")
 flags.DEFINE_float("lr_simple", 3e-4, "Adam learning rate, simple stage.")
 flags.DEFINE_float("lr_dpfe", 3e-4, "Adam learning rate, dpfe stage.")
-flags.DEFINE_float("beta", 0.01, "Weight of the y-remover loss (reference code: 0.01).")
-flags.DEFINE_float("margin", 10.0, "Margin of the y-remover loss (reference code: 10).")
+flags.DEFINE_string("beta", "0.01", "Weight of the y-remover loss (reference code: 0.01), or 'auto': "
+                    "chosen on validation identities among --beta_candidates.")
+flags.DEFINE_string("margin", "10", "Margin of the y-remover loss (reference code: 10), or 'auto': chosen "
+                    "among --margin_candidates (in units of sqrt(2 x feature_dim)).")
+flags.DEFINE_list("beta_candidates", ["0.01", "0.1", "0.3", "1"], "Weights tried by --beta=auto.")
+flags.DEFINE_list("margin_candidates", ["1", "1.5", "2.236"], "Margins tried by --margin=auto, relative to "
+                  "sqrt(2 x feature_dim) (2.236 x sqrt(20) = 10, the reference margin).")
+flags.DEFINE_integer("search_epochs", 2, "Fine-tuning epochs per candidate of the search.")
+flags.DEFINE_float("accuracy_tolerance", 0.01, "The search keeps candidates whose validation accuracy is at "
+                   "most this much (fraction) below Simple's.")
 flags.DEFINE_float("same_pair_fraction", 0.1, "Fraction of same-identity pairs in a dpfe batch.")
 flags.DEFINE_integer("images_per_identity", None, "K of the P x K dpfe batches (overrides --same_pair_fraction).")
 flags.DEFINE_integer("pca_samples", 2048, "Training images used for the PCA initialisation.")
@@ -54,7 +62,7 @@ flags.DEFINE_bool("overwrite", False, "Replace stages in --output_dir that anoth
 
 
 def config_from_flags():
-  from dpfe_tf import training
+  from dpfe_tf import selection, training
   epochs = {s: (F.epochs if F.epochs is not None else getattr(F, f"epochs_{s}")) for s in training.STAGES}
   return training.TrainConfig(
       output_dir=F.output_dir, data_dir=F.data_dir, layer=F.layer, attributes=F.attributes,
@@ -64,7 +72,10 @@ def config_from_flags():
       lr_simple=F.lr_simple, lr_dpfe=F.lr_dpfe, beta=F.beta, margin=F.margin,
       same_pair_fraction=F.same_pair_fraction, images_per_identity=F.images_per_identity,
       pca_samples=F.pca_samples, seed=F.seed, augment=F.augment, original_model=F.original_model,
-      limit=F.limit, max_bad_fraction=F.max_bad_fraction, cache_dir=F.cache_dir, overwrite=F.overwrite)
+      limit=F.limit, max_bad_fraction=F.max_bad_fraction, cache_dir=F.cache_dir, overwrite=F.overwrite,
+      beta_candidates=selection.candidates_from(",".join(F.beta_candidates)),
+      margin_candidates=selection.candidates_from(",".join(F.margin_candidates)),
+      search_epochs=F.search_epochs, accuracy_tolerance=F.accuracy_tolerance, min_images=F.min_images)
 
 
 def train():

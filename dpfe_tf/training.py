@@ -19,7 +19,7 @@ import time
 import keras
 import numpy as np
 
-from dpfe_tf import accuracy, callbacks, io_utils, losses
+from dpfe_tf import accuracy, callbacks, io_utils, losses, selection
 from dpfe_tf.data import attributes as attrs
 from dpfe_tf.data import celeba, pipeline, sampling, synthetic
 from dpfe_tf.models import moon, separation
@@ -49,8 +49,13 @@ class TrainConfig:
   lr_original: float = 1e-3
   lr_simple: float = 3e-4
   lr_dpfe: float = 3e-4
-  beta: float = losses.DEFAULT_BETA
-  margin: float = losses.DEFAULT_MARGIN
+  beta: float | str = losses.DEFAULT_BETA       # or "auto": chosen on validation identities
+  margin: float | str = losses.DEFAULT_MARGIN   # or "auto" (candidates relative to sqrt(2 dim))
+  beta_candidates: tuple = selection.DEFAULT_BETAS
+  margin_candidates: tuple = selection.DEFAULT_MARGINS_REL
+  search_epochs: int = 2
+  accuracy_tolerance: float = 0.01
+  min_images: int = 18                          # attacker's identities: more images than this
   same_pair_fraction: float = 0.1
   images_per_identity: int | None = None  # overrides same_pair_fraction when set
   pca_samples: int = 2048
@@ -72,8 +77,16 @@ class TrainConfig:
     for name in ("feature_dim", "batch_size"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be positive")
-    if self.beta < 0 or self.margin <= 0:
+    self.beta = selection.as_float_or_auto(self.beta, "beta")
+    self.margin = selection.as_float_or_auto(self.margin, "margin")
+    if (self.beta != "auto" and self.beta < 0) or (self.margin != "auto" and self.margin <= 0):
       raise ValueError("beta must be >= 0 and margin > 0")
+    self.beta_candidates = tuple(self.beta_candidates)
+    self.margin_candidates = tuple(self.margin_candidates)
+
+  @property
+  def searching(self) -> bool:
+    return "auto" in (self.beta, self.margin)
 
   @property
   def k(self) -> int:
@@ -90,6 +103,10 @@ class TrainConfig:
                    feature_dim=self.feature_dim)
     if stage == "dpfe":
       ident.update(beta=self.beta, margin=self.margin, images_per_identity=self.k)
+      if self.searching:
+        ident.update(beta_candidates=list(self.beta_candidates), margin_candidates=list(self.margin_candidates),
+                     search_epochs=self.search_epochs, accuracy_tolerance=self.accuracy_tolerance,
+                     min_images=self.min_images)
     return ident
 
 
@@ -293,28 +310,40 @@ def _finish_split_stage(cfg, stage, trained, history, data, info):
   return metrics
 
 
-def run_dpfe(cfg: TrainConfig, data: Splits):
+def _simple_split(cfg):
+  d = stage_dir(cfg, "simple")
+  return separation.SplitModel(load_model(os.path.join(d, "extractor.keras")),
+                               load_model(os.path.join(d, "predictor.keras")))
+
+
+def _fit_dpfe(cfg, data, sampler, beta, margin, stage, epochs):
   attr_idx = attrs.attribute_indices(cfg.attribute_names)
+  train = pipeline.pair_batches(data.train, attr_idx, sampler, augment=cfg.augment, seed=cfg.seed)
+  val = pipeline.attribute_batches(data.val, attr_idx, 256, with_identity=True)
+  return _fit(cfg, stage, lambda: _simple_split(cfg).dpfe_training_model(margin, beta), train, val,
+              epochs, cfg.lr_dpfe, _steps(cfg, sampler.num_images))
+
+
+def run_dpfe(cfg: TrainConfig, data: Splits):
   _write_stage_config(cfg, "dpfe")
   sampler = sampling.IdentitySampler(data.train.identities, cfg.batch_size, cfg.k, seed=cfg.seed)
-  info = {"y_remover": {"beta": cfg.beta, "margin": cfg.margin, "images_per_identity": cfg.k,
+  beta, margin, search = cfg.beta, cfg.margin, None
+  if cfg.searching:
+    quiet = dataclasses.replace(cfg, verbose=0)
+    search = selection.search(
+        quiet, data, lambda b, m, stage: _halves(_fit_dpfe(quiet, data, sampler, b, m, stage, cfg.search_epochs)[0]),
+        lambda: _simple_split(cfg), stage_dir(cfg, "dpfe"))
+    beta, margin = search["chosen"]["beta"], search["chosen"]["margin"]
+  info = {"y_remover": {"beta": beta, "margin": margin, "images_per_identity": cfg.k,
                         "identities_per_batch": sampler.P,
                         "same_pair_fraction": sampler.same_pair_fraction,
                         "identities_left_out": len(sampler.dropped),
                         "images_left_out": int(sum(sampler.dropped.values()))}}
-  print(f"  y-remover: beta {cfg.beta}, margin {cfg.margin}; batches of {sampler.P} identities x "
+  if search:
+    info["y_remover"]["selection"] = {k: search[k] for k in ("simple", "candidates", "chosen", "why", "partition", "identities")}
+  print(f"  y-remover: beta {beta:g}, margin {margin:.3g}; batches of {sampler.P} identities x "
         f"{cfg.k} images (same-identity pair fraction {sampler.same_pair_fraction:.3f})", flush=True)
-
-  def build():
-    d = stage_dir(cfg, "simple")
-    split = separation.SplitModel(load_model(os.path.join(d, "extractor.keras")),
-                                  load_model(os.path.join(d, "predictor.keras")))
-    return split.dpfe_training_model(cfg.margin, cfg.beta)
-
-  train = pipeline.pair_batches(data.train, attr_idx, sampler, augment=cfg.augment, seed=cfg.seed)
-  val = pipeline.attribute_batches(data.val, attr_idx, 256, with_identity=True)
-  model, history = _fit(cfg, "dpfe", build, train, val, cfg.epochs_dpfe, cfg.lr_dpfe,
-                        _steps(cfg, sampler.num_images))
+  model, history = _fit_dpfe(cfg, data, sampler, beta, margin, "dpfe", cfg.epochs_dpfe)
   return _finish_split_stage(cfg, "dpfe", model, history, data, info)
 
 

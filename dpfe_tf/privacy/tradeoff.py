@@ -102,10 +102,10 @@ def superiority(a: Curve, b: Curve, measure="log_rank_privacy", estimator="worst
   lo, hi = max(acc_a.min(), acc_b.min()), min(acc_a.max(), acc_b.max())
   out = {"a": a.name, "b": b.name, "measure": measure, "estimator": estimator,
          "accuracy_range": [float(lo), float(hi)]}
-  if hi <= lo:
+  if hi < lo:
     return {**out, "verdict": "undetermined (the curves share no accuracy range)",
             "a_superior": False, "b_superior": False, "mean_gap": None, "min_gap": None, "max_gap": None}
-  grid = np.linspace(lo, hi, n_grid)
+  grid = np.linspace(lo, hi, n_grid) if hi > lo else np.array([lo])  # one shared accuracy: compare there
   gap = _interp(acc_a, pa, grid) - _interp(acc_b, pb, grid)
   a_sup, b_sup = bool((gap > 0).all()), bool((gap < 0).all())
   verdict = (f"{a.name} is Acc-Priv superior to {b.name}" if a_sup else

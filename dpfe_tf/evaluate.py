@@ -31,6 +31,9 @@ flags.DEFINE_integer("min_images", 18, "The attacker keeps identities with more 
 flags.DEFINE_float("probe_fraction", 0.1, "Fraction of the kept images that are probes.")
 flags.DEFINE_bool("rotate", False, "Rotate the gallery/probe split so every kept image is a probe once.")
 flags.DEFINE_integer("seed", 0, "Seed of the split, the noise and the classifier.")
+flags.DEFINE_integer("seeds", 1, "Train (if missing, in <model_dir>/seeds/seed_k) and evaluate Simple and DPFE "
+                     "with this many seeds, pool them, rotate the split; intervals are stratified by seed.")
+flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples of the 95% intervals.")
 flags.DEFINE_integer("limit", None, "Evaluate at most this many images.")
 flags.DEFINE_string("cache_dir", None, "Decoded-image cache.")
 
@@ -39,7 +42,8 @@ def evaluate():
   from dpfe_tf import evaluation
   grid = [float(r) for r in F.noise] if F.noise else None
   result = evaluation.run_evaluation(F.model_dir, F.data_dir, F.split, F.output_dir, grid, F.estimators,
-                                     F.min_images, F.probe_fraction, F.rotate, F.seed, F.limit, F.cache_dir)
+                                     F.min_images, F.probe_fraction, F.rotate, F.seed, F.limit, F.cache_dir,
+                                     F.seeds, F.bootstrap)
   evaluation.print_report(*result)
   return 0
 

@@ -15,7 +15,7 @@ import numpy as np
 from dpfe_tf import io_utils, noise, plots, training
 from dpfe_tf.data import attributes as attrs
 from dpfe_tf.data import celeba, pipeline, synthetic
-from dpfe_tf.privacy import measures, tradeoff
+from dpfe_tf.privacy import intervals, measures, tradeoff
 
 
 @dataclasses.dataclass
@@ -76,7 +76,7 @@ def predict_fn(model: ModelRef):
 def evaluate(models: list[ModelRef], data: celeba.FaceData, noise_grid=noise.DEFAULT_NOISE_GRID,
              estimator_names=("kde", "classifier"), min_images=measures.DEFAULT_MIN_IMAGES,
              probe_fraction=measures.DEFAULT_PROBE_FRACTION, seed=0, rotate=False):
-  """One trade-off curve per model, all on the same images; and the pairwise superiority."""
+  """One trade-off curve per model, all on the same images."""
   bar = io_utils.progress(len(models) * len(noise_grid),
                           f"evaluating {len(models)} model(s) x {len(noise_grid)} noise levels")
   curves = []
@@ -88,17 +88,41 @@ def evaluate(models: list[ModelRef], data: celeba.FaceData, noise_grid=noise.DEF
     curves.append(tradeoff.tradeoff_curve(
         m.name, features_of(m, data), data.identities, labels, m.attribute_names, predict_fn(m),
         noise_grid, estimator_names, min_images, probe_fraction, seed, rotate, progress=bar.add))
-  # Each later model against each earlier one (e.g. dpfe vs simple).
-  verdicts = [tradeoff.superiority(a, b, measure)
-              for b, a in itertools.combinations(curves, 2)
-              for measure in ("log_rank_privacy", "one_nn_error")]
-  return curves, verdicts
+  return curves
 
 
-def write_report(curves, verdicts, output_dir, meta: dict):
+def compare(curves, n_boot=1000, seed=0, groups=None):
+  """Superiority verdicts of each later model against each earlier one (e.g. dpfe vs simple),
+  with paired-bootstrap intervals of the gap; and per-point intervals of every curve.
+
+  ``groups``: {"probe": seed label per probe, "sample": per sample} when seeds are pooled.
+  """
+  g = groups or {}
+  verdicts = []
+  for b, a in itertools.combinations(curves, 2):
+    gap = intervals.gap_intervals(a, b, n_boot, seed, g.get("probe"), g.get("sample"))
+    for measure in ("log_rank_privacy", "one_nn_error"):
+      v = tradeoff.superiority(a, b, measure)
+      if measure == "log_rank_privacy":
+        v["interval"] = gap
+        if v["mean_gap"] is not None and gap.get("mean_curve_gap_ci"):
+          lo, hi = gap["mean_curve_gap_ci"]
+          v["verdict"] += (f"; the mean gap's {int(100 * gap['level'])}% interval [{lo:+.3f}, {hi:+.3f}] "
+                           + ("excludes zero" if gap["curve_gap_excludes_zero"] else "includes zero"))
+      verdicts.append(v)
+  point_ci = {c.name: [intervals.point_intervals(p, n_boot, seed, g.get("probe"), g.get("sample"))
+                       for p in c.points] for c in curves}
+  return verdicts, point_ci
+
+
+def write_report(curves, verdicts, output_dir, meta: dict, point_ci=None):
   os.makedirs(output_dir, exist_ok=True)
+  dicts = [c.as_dict() for c in curves]
+  for d in dicts:
+    for p, ci in zip(d["points"], (point_ci or {}).get(d["name"], [])):
+      p["interval_95"] = ci
   io_utils.write_json(os.path.join(output_dir, "evaluation.json"),
-                      {**meta, "curves": [c.as_dict() for c in curves], "superiority": verdicts})
+                      {**meta, "curves": dicts, "superiority": verdicts})
   rows = []
   for c in curves:
     for p in c.points:
@@ -119,6 +143,18 @@ def write_report(curves, verdicts, output_dir, meta: dict):
   plots.rank_mean_std(curves, paths["rank"])
   plots.rank_guarantee(curves, paths["guarantee"])
   return paths
+
+
+def format_intervals(curves, point_ci) -> str:
+  lines = ["noise 0 with bootstrap 95% intervals (worst estimator):"]
+  for c in curves:
+    ci = point_ci[c.name][0]
+    p = c.points[0]
+    lrp = p.value("log_rank_privacy")
+    lines.append(f"  {c.name:<12} accuracy {p.accuracy:.3f} [{ci['accuracy'][0]:.3f}, {ci['accuracy'][1]:.3f}]"
+                 f"  log-rank privacy {lrp:.3f} [{ci['log_rank_privacy'][0]:.3f}, {ci['log_rank_privacy'][1]:.3f}]"
+                 f" ({ci['estimator']})")
+  return "\n".join(lines)
 
 
 def format_table(curves) -> str:
@@ -151,30 +187,76 @@ def resolve_data_dir(models: list[ModelRef], data_dir: str | None) -> str:
   return d if d else synthetic.ensure_default()
 
 
+def seed_run_dirs(run_dir, seeds) -> list[str]:
+  """``run_dir`` and ``run_dir/seeds/seed_k`` (k = 1..seeds-1), training the missing ones.
+
+  Seed k retrains Simple and DPFE from the same original MOON with the same configuration,
+  seed k, and (if the run searched for them) the beta and margin that seed 0 chose.
+  """
+  dirs = [run_dir]
+  if seeds <= 1:
+    return dirs
+  path = os.path.join(run_dir, "dpfe", "config.json")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"--seeds needs a training run dir with a dpfe stage; {path} is missing")
+  saved = io_utils.read_json(path)["config"]
+  chosen = io_utils.read_json(os.path.join(run_dir, "dpfe", "metrics.json"))["y_remover"]
+  fields = {f.name for f in dataclasses.fields(training.TrainConfig)}
+  base = {k: v for k, v in saved.items() if k in fields}
+  original = base.get("original_model") or os.path.join(run_dir, "original", "model.keras")
+  for k in range(1, seeds):
+    out = os.path.join(run_dir, "seeds", f"seed_{k}")
+    cfg = training.TrainConfig(**{**base, "seed": base["seed"] + k, "output_dir": out,
+                                  "original_model": original, "beta": chosen["beta"],
+                                  "margin": chosen["margin"], "image_size": tuple(base["image_size"]),
+                                  "overwrite": False})
+    print(f"== seed {cfg.seed}: Simple and DPFE in {out}", flush=True)
+    training.run(cfg, ("simple", "dpfe"))
+    dirs.append(out)
+  return dirs
+
+
 def run_evaluation(model_dirs, data_dir=None, split="test", output_dir=None, noise_grid=None,
                    estimator_names=("kde", "classifier"), min_images=18, probe_fraction=0.1,
-                   rotate=False, seed=0, limit=None, cache_dir=None):
-  """Loads, evaluates, writes the report and returns (curves, verdicts, paths)."""
-  stage_dirs = [d for m in model_dirs for d in find_stages(m)]
-  models = [load_stage(d, n) for d, n in zip(stage_dirs, model_names(stage_dirs))]
-  sizes = {m.image_size for m in models}
-  if len(sizes) > 1:
-    raise ValueError(f"the models take different image sizes {sorted(sizes)}; evaluate them separately")
-  data_dir = resolve_data_dir(models, data_dir)
-  data = celeba.load(data_dir, split, sizes.pop(), cache_dir=cache_dir, limit=limit)
+                   rotate=False, seed=0, limit=None, cache_dir=None, seeds=1, n_boot=1000):
+  """Loads (training extra seeds if asked), evaluates, writes the report; returns what print_report takes."""
   grid = tuple(noise_grid) if noise_grid else noise.DEFAULT_NOISE_GRID
-  curves, verdicts = evaluate(models, data, grid, tuple(estimator_names), min_images,
-                                         probe_fraction, seed, rotate)
+  runs = [seed_run_dirs(m, seeds) for m in model_dirs]  # runs[i][k]: model dir i, seed k
+  per_seed = []
+  data = None
+  for k in range(seeds):
+    stage_dirs = [d for r in runs for d in find_stages(r[k])]
+    models = [load_stage(d, n) for d, n in zip(stage_dirs, model_names([d for r in runs for d in find_stages(r[0])]))]
+    sizes = {m.image_size for m in models}
+    if len(sizes) > 1:
+      raise ValueError(f"the models take different image sizes {sorted(sizes)}; evaluate them separately")
+    if data is None:
+      data_dir = resolve_data_dir(models, data_dir)
+      data = celeba.load(data_dir, split, sizes.pop(), cache_dir=cache_dir, limit=limit)
+    per_seed.append(evaluate(models, data, grid, tuple(estimator_names), min_images, probe_fraction,
+                             seed + k, rotate or seeds > 1))
+  curves = [tradeoff.pool([s[i] for s in per_seed]) if seeds > 1 else per_seed[0][i]
+            for i in range(len(per_seed[0]))]
+  groups = None
+  if seeds > 1:  # bootstrap strata: which seed each pooled probe and sample came from
+    e0 = estimator_names[0]
+    groups = {"probe": np.concatenate([np.full(len(s[0].points[0].privacy[e0].ranks), k)
+                                       for k, s in enumerate(per_seed)]),
+              "sample": np.concatenate([np.full(len(s[0].points[0].correct), k) for k, s in enumerate(per_seed)])}
+  verdicts, point_ci = compare(curves, n_boot, seed, groups)
   output_dir = output_dir or os.path.join(model_dirs[0], "evaluation")
   paths = write_report(curves, verdicts, output_dir, {
       "data_dir": os.path.abspath(data_dir), "split": split, "images": len(data),
-      "identities": data.num_identities, "models": {m.name: m.stage_dir for m in models},
-      "noise_grid": list(grid), "seed": seed})
-  return curves, verdicts, paths, output_dir
+      "identities": data.num_identities, "runs": runs,
+      "noise_grid": list(grid), "seed": seed, "seeds": seeds, "rotated": bool(rotate or seeds > 1),
+      "bootstrap": n_boot}, point_ci)
+  return curves, verdicts, paths, output_dir, point_ci
 
 
-def print_report(curves, verdicts, paths, output_dir):
+def print_report(curves, verdicts, paths, output_dir, point_ci=None):
   print(format_table(curves))
+  if point_ci:
+    print(format_intervals(curves, point_ci))
   for v in verdicts:
     gap = "" if v["mean_gap"] is None else (
         f" (mean gap {v['a']} - {v['b']}: {v['mean_gap']:+.3f}, min {v['min_gap']:+.3f}, max "

@@ -100,14 +100,14 @@ def _evaluate(cfg):
   from dpfe_tf import evaluation
   print("\n== evaluation: Simple vs DPFE accuracy-privacy trade-off (test partition)", flush=True)
   try:
-    curves, verdicts, paths, out = evaluation.run_evaluation(
+    result = evaluation.run_evaluation(
         [cfg.output_dir], cfg.data_dir, "test", None, None, min_images=F.min_images,
         seed=cfg.seed, limit=cfg.limit, cache_dir=cfg.cache_dir)
   except ValueError as e:
     print(f"warning: privacy evaluation skipped: {e}", file=sys.stderr)
     return None
-  evaluation.print_report(curves, verdicts, paths, out)
-  return {c.name: c.points[0] for c in curves}
+  evaluation.print_report(*result)
+  return {c.name: c.points[0] for c in result[0]}
 
 
 main = flags_common.cli_main(train)

@@ -148,3 +148,34 @@ def test_tradeoff_curve_end_to_end_on_arrays():
   acc, lrp = curve.arrays()
   assert acc[0] == 1.0 and acc[0] > acc[-1]
   assert lrp[0] < lrp[-1] and math.isfinite(lrp[-1])
+
+
+def test_bootstrap_interval_matches_a_known_distribution():
+  from dpfe_tf.privacy import intervals
+  rng = np.random.default_rng(0)
+  x = rng.normal(3.0, 2.0, 400)
+  lo, hi = intervals.bootstrap_ci(x, n_boot=2000, seed=1)
+  half = 1.96 * 2.0 / np.sqrt(400)  # 0.196
+  assert hi - lo == pytest.approx(2 * half, rel=0.15)
+  assert lo < 3.0 < hi
+  # Coverage: the interval contains the true mean in about 95% of repeated experiments.
+  hits = sum(lo <= 3.0 <= hi for lo, hi in (intervals.bootstrap_ci(rng.normal(3.0, 2.0, 100), 300, seed=s)
+                                             for s in range(100)))
+  assert 88 <= hits <= 100
+  # Stratified by group: each group keeps its size in every resample.
+  assert intervals._resample(6, np.array([0, 0, 0, 1, 1, 1]), rng).tolist()[3:] >= [3, 3, 3]
+
+
+def test_paired_gap_interval_excludes_zero_only_for_a_real_gap():
+  from dpfe_tf.privacy import intervals
+  f, y = _blobs(K=8, n=30, spread=2.0)
+  labels = (f[:, :1] > 0).astype(float)
+  kw = dict(noise_grid=(0.0, 1.0), estimator_names=("kde",), rotate=True)
+  base = tradeoff.tradeoff_curve("simple", f, y, labels, ["Male"], lambda x: x[:, :1], **kw)
+  rng = np.random.default_rng(5)
+  blurred = f + rng.normal(size=f.shape) * 3.0  # same images, identity much harder to recover
+  priv = tradeoff.tradeoff_curve("dpfe", blurred, y, labels, ["Male"], lambda x: f[:, :1], **kw)
+  g = intervals.gap_intervals(priv, base, n_boot=300)
+  assert g["first_point_log_rank_gap"] > 0 and g["first_point_excludes_zero"]
+  same = intervals.gap_intervals(base, base, n_boot=300)
+  assert same["first_point_log_rank_gap_ci"] == [0.0, 0.0] and not same["first_point_excludes_zero"]

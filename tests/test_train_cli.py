@@ -162,6 +162,25 @@ def test_evaluate_cli_writes_report(small_run, tmp_path):
     assert open(os.path.join(rep, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_evaluate_with_seeds_pools_and_reports_intervals(small_run, tmp_path):
+  out, cache, _ = small_run
+  rep = str(tmp_path / "seeds")
+  proc = run_evaluate([f"--model_dir={out}", f"--output_dir={rep}", "--seeds=2", "--min_images=5",
+                       "--noise=0,4", "--estimators=kde", "--bootstrap=200"], cache)
+  assert os.path.isfile(os.path.join(out, "seeds", "seed_1", "dpfe", "extractor.keras"))
+  seed1 = json.load(open(os.path.join(out, "seeds", "seed_1", "dpfe", "config.json")))["config"]
+  assert seed1["seed"] == 1 and seed1["layer"] == "conv6_1"
+  ev = json.load(open(os.path.join(rep, "evaluation.json")))
+  assert ev["seeds"] == 2 and ev["rotated"]
+  p0 = ev["curves"][1]["points"][0]
+  assert p0["privacy"]["kde"]["n_probe"] == 80  # 40 test images, each a probe once, per seed
+  lo, hi = p0["interval_95"]["log_rank_privacy"]
+  assert lo <= p0["privacy"]["kde"]["log_rank_privacy"] <= hi
+  lrp = [v for v in ev["superiority"] if v["measure"] == "log_rank_privacy"][0]
+  assert lrp["a"] == "dpfe" and len(lrp["interval"]["first_point_log_rank_gap_ci"]) == 2
+  assert "95% intervals" in proc.stdout
+
+
 def test_evaluate_cli_errors(small_run, tmp_path):
   out, cache, _ = small_run
   proc = run_evaluate([f"--model_dir={tmp_path}"], cache, check=False)

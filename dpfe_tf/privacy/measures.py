@@ -56,9 +56,11 @@ class PrivacyResult:
   ranks: np.ndarray = dataclasses.field(repr=False, default=None)  # rank of the true identity, 1..K
   notes: dict = dataclasses.field(default_factory=dict)
   guarantee: dict = dataclasses.field(default_factory=dict)  # t -> P(rank / K > t)
+  K_per_probe: np.ndarray = dataclasses.field(repr=False, default=None)  # when folds are pooled
 
   def as_dict(self, with_ranks=False):
     d = dataclasses.asdict(self)
+    d.pop("K_per_probe")
     if not with_ranks:
       d.pop("ranks")
     elif self.ranks is not None:
@@ -198,9 +200,10 @@ def pooled_privacy(features, identities, estimator="kde", min_images=DEFAULT_MIN
 
 
 def combine(results: list[PrivacyResult]) -> PrivacyResult:
-  """Pools the probes of several results (folds of one split) into one."""
+  """Pools the probes of several results (folds of one split, or several seeds) into one."""
   ranks = np.concatenate([r.ranks for r in results])
-  Ks = np.concatenate([np.full(len(r.ranks), r.K) for r in results])
+  Ks = np.concatenate([r.K_per_probe if r.K_per_probe is not None else np.full(len(r.ranks), r.K)
+                       for r in results])
   n = len(ranks)
   K = int(round(np.mean(Ks)))
   ref = random_references(K)
@@ -212,4 +215,4 @@ def combine(results: list[PrivacyResult]) -> PrivacyResult:
       bayes_error=float(sum(wi * r.bayes_error for wi, r in zip(w, results))),
       one_nn_error=float(sum(wi * r.one_nn_error for wi, r in zip(w, results))),
       random_log_rank=ref[0], random_rank_mean=ref[1], random_rank_std=ref[2], ranks=ranks,
-      notes={"folds": len(results)}, guarantee=rank_guarantee(ranks, Ks))
+      notes={"pooled": len(results)}, guarantee=rank_guarantee(ranks, Ks), K_per_probe=Ks)

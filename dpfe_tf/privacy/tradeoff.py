@@ -20,6 +20,7 @@ class TradeoffPoint:
   accuracy: float                 # mean over the attribute set
   per_attribute: dict
   privacy: dict                   # estimator -> PrivacyResult
+  correct: np.ndarray = dataclasses.field(default=None, repr=False)  # per sample, mean over attributes
 
   def value(self, measure: str, estimator: str = "worst") -> float:
     """A privacy measure; ``worst`` takes the estimator that leaves the defender least private."""
@@ -70,10 +71,12 @@ def tradeoff_curve(name, features, identities, labels, attribute_names, predict_
   points = []
   for r in noise_grid:
     noisy = noise.add_noise(f, r, cov, seed)
-    acc = accuracy.attribute_accuracy(predict_fn(noisy.astype(np.float32)), labels, attribute_names)
+    logits = predict_fn(noisy.astype(np.float32))
+    acc = accuracy.attribute_accuracy(logits, labels, attribute_names)
     priv = {e: measures.pooled_privacy(noisy, y, e, min_images, probe_fraction, seed, rotate)
             for e in estimator_names}
-    points.append(TradeoffPoint(float(r), acc["mean_accuracy"], acc["accuracy"], priv))
+    correct = ((np.asarray(logits) > 0) == (labels > 0.5)).mean(axis=1)
+    points.append(TradeoffPoint(float(r), acc["mean_accuracy"], acc["accuracy"], priv, correct))
     if progress:
       progress(1)
   split = {"kept_identities": split0.kept_identities, "dropped_identities": split0.dropped_identities,
@@ -91,6 +94,39 @@ def _interp(acc, priv, grid):
   return np.interp(grid, ua, up)
 
 
+def overlap_grid(acc_a, acc_b, n_grid=201):
+  """Accuracies both curves reach (one value when they share a single one), or None."""
+  lo, hi = max(acc_a.min(), acc_b.min()), min(acc_a.max(), acc_b.max())
+  if hi < lo:
+    return None
+  return np.linspace(lo, hi, n_grid) if hi > lo else np.array([lo])
+
+
+def curve_gap(acc_a, priv_a, acc_b, priv_b, n_grid=201):
+  """Mean of privacy_a(acc) - privacy_b(acc) over the shared accuracy range, or None."""
+  grid = overlap_grid(acc_a, acc_b, n_grid)
+  if grid is None:
+    return None
+  return float((_interp(acc_a, priv_a, grid) - _interp(acc_b, priv_b, grid)).mean())
+
+
+def pool(curves: list) -> Curve:
+  """One curve from the same model trained/evaluated with several seeds: the probes and samples
+  of every seed pooled at each noise level (grids must match)."""
+  grid = [p.r for p in curves[0].points]
+  if any([p.r for p in c.points] != grid for c in curves):
+    raise ValueError("curves evaluated on different noise grids cannot be pooled")
+  points = []
+  for i, r in enumerate(grid):
+    pts = [c.points[i] for c in curves]
+    correct = np.concatenate([p.correct for p in pts])
+    priv = {e: measures.combine([p.privacy[e] for p in pts]) for e in pts[0].privacy}
+    per_attr = {k: float(np.mean([p.per_attribute[k] for p in pts])) for k in pts[0].per_attribute}
+    points.append(TradeoffPoint(r, float(correct.mean()), per_attr, priv, correct))
+  split = {**curves[0].split, "seeds": len(curves)}
+  return Curve(curves[0].name, points, curves[0].attributes, sum(c.n_samples for c in curves), split)
+
+
 def superiority(a: Curve, b: Curve, measure="log_rank_privacy", estimator="worst", n_grid=201) -> dict:
   """Is ``a`` Acc-Priv superior to ``b``: more privacy at every accuracy both curves reach?
 
@@ -99,13 +135,12 @@ def superiority(a: Curve, b: Curve, measure="log_rank_privacy", estimator="worst
   """
   acc_a, pa = a.arrays(measure, estimator)
   acc_b, pb = b.arrays(measure, estimator)
-  lo, hi = max(acc_a.min(), acc_b.min()), min(acc_a.max(), acc_b.max())
+  grid = overlap_grid(acc_a, acc_b, n_grid)
   out = {"a": a.name, "b": b.name, "measure": measure, "estimator": estimator,
-         "accuracy_range": [float(lo), float(hi)]}
-  if hi < lo:
+         "accuracy_range": None if grid is None else [float(grid[0]), float(grid[-1])]}
+  if grid is None:
     return {**out, "verdict": "undetermined (the curves share no accuracy range)",
             "a_superior": False, "b_superior": False, "mean_gap": None, "min_gap": None, "max_gap": None}
-  grid = np.linspace(lo, hi, n_grid) if hi > lo else np.array([lo])  # one shared accuracy: compare there
   gap = _interp(acc_a, pa, grid) - _interp(acc_b, pb, grid)
   a_sup, b_sup = bool((gap > 0).all()), bool((gap < 0).all())
   verdict = (f"{a.name} is Acc-Priv superior to {b.name}" if a_sup else

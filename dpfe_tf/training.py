@@ -206,14 +206,12 @@ def _steps(cfg, n):
   return min(steps, cfg.steps_per_epoch) if cfg.steps_per_epoch else steps
 
 
-def _finish_stage(cfg, stage, models: dict, history, metrics, extra=None):
+def _finish_stage(cfg, stage, models: dict, history, metrics):
   d = stage_dir(cfg, stage)
   for name, model in models.items():
     io_utils.save_model(model, os.path.join(d, f"{name}.keras"))
   io_utils.write_json(os.path.join(d, "history.json"), history)
-  io_utils.write_json(os.path.join(d, "config.json"),
-                      {"identity": cfg.stage_identity(stage), "config": _config_dict(cfg),
-                       **(extra or {})})
+  _write_stage_config(cfg, stage, "done")
   io_utils.write_json(os.path.join(d, "metrics.json"), metrics)  # last: marks the stage done
   shutil.rmtree(os.path.join(d, "checkpoint"), ignore_errors=True)
 
@@ -229,10 +227,9 @@ def predict_logits(model, data: celeba.FaceData, batch_size=256):
   return model.predict(pipeline.image_batches(data.images, batch_size), verbose=0)
 
 
-def _write_stage_config(cfg, stage):
+def _write_stage_config(cfg, stage, status="in progress"):
   io_utils.write_json(os.path.join(stage_dir(cfg, stage), "config.json"),
-                      {"identity": cfg.stage_identity(stage), "config": _config_dict(cfg),
-                       "status": "in progress"})
+                      {"identity": cfg.stage_identity(stage), "config": _config_dict(cfg), "status": status})
 
 
 def run_original(cfg: TrainConfig, data: Splits):

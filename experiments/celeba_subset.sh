@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The README's CelebA-subset figures: original MOON once, then Simple and DPFE at conv7 and
-# conv4_2 for G and GA (reference defaults: beta 0.01, margin 10), half resolution 109x89.
-# Usage: bash experiments/celeba_subset.sh [DATA_DIR] [OUT_DIR]      (about an hour on 2 CPU cores)
+# The README's CelebA-subset figures (issues 2-4): original MOON once, then Simple and DPFE at
+# conv7 and conv4_2 for G and GA with the reference y-remover (beta 0.01, margin 10), half
+# resolution 109x89; each pair evaluated with every kept test image a probe once; the conv7/G
+# DPFE extractor exported to TFLite and benchmarked on this host.
+# Usage: bash experiments/celeba_subset.sh [DATA_DIR] [OUT_DIR]      (about 1.5 hours on 2 CPU cores)
 set -euo pipefail
 DATA=${1:-../shared/data/celeba-subset}
 OUT=${2:-runs/celeba-subset}
@@ -10,7 +12,10 @@ python -m dpfe_tf.train "${COMMON[@]}" --output_dir="$OUT/original" --stage=orig
 for layer in conv7 conv4_2; do
   for attrs in G GA; do
     python -m dpfe_tf.train "${COMMON[@]}" --output_dir="$OUT/$layer-$attrs" --layer=$layer \
-      --attributes=$attrs --original_model="$OUT/original/original/model.keras" --stage=all
+      --attributes=$attrs --original_model="$OUT/original/original/model.keras" --noevaluate
+    python -m dpfe_tf.evaluate --model_dir="$OUT/$layer-$attrs" --rotate
   done
 done
 python -m dpfe_tf.report "$OUT"/original "$OUT"/conv7-G "$OUT"/conv7-GA "$OUT"/conv4_2-G "$OUT"/conv4_2-GA
+python -m dpfe_tf.export --model_dir="$OUT/conv7-G" --qat
+python bench/tflite_host.py --export_dir="$OUT/conv7-G/dpfe/tflite"

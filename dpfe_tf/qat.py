@@ -55,6 +55,7 @@ def main(_):
       layer.trainable = False
   x = np.load(os.path.join(F.work_dir, "images.npy"))
   y = np.load(os.path.join(F.work_dir, "targets.npy"))
+  calibrate_ranges(qmodel, model, x[:256], tf_keras)
   qmodel.compile(tf_keras.optimizers.Adam(F.learning_rate), "mse")
   ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=F.seed).repeat().batch(F.batch_size)
   hist = qmodel.fit(ds, steps_per_epoch=F.steps, epochs=1, verbose=0)
@@ -74,6 +75,29 @@ def main(_):
   with open(F.output, "wb") as f:
     f.write(data)
   print(f"qat: distillation mse {hist.history['loss'][-1]:.4g}; wrote {F.output} ({len(data)} bytes)")
+
+
+RANGE_VARIABLES = ("post_activation_min", "post_activation_max", "output_min", "output_max")
+
+
+def calibrate_ranges(qmodel, float_model, images, K):
+  """Starts every activation fake-quant range at the float model's observed [min, max].
+
+  tfmot starts them at [-6, 6] and moves them by a moving average (decay 0.999), so a short
+  fine-tuning leaves large activations (the encoder's PCA-scale output) clipped.
+  """
+  ranges = {}
+  for layer in qmodel.layers:
+    found = [w for w in layer.weights if w.name.split("/")[-1].split(":")[0] in RANGE_VARIABLES]
+    if found and hasattr(layer, "layer"):
+      ranges[layer.layer.name] = found
+  probe = K.Model(float_model.input, [float_model.get_layer(n).output for n in ranges])
+  outs = probe.predict(images, batch_size=32, verbose=0)
+  outs = outs if isinstance(outs, list) else [outs]
+  for (name, variables), out in zip(ranges.items(), outs):
+    lo, hi = min(float(out.min()), 0.0), max(float(out.max()), 0.0)
+    for v in variables:
+      v.assign(lo if v.name.split(":")[0].endswith("min") else hi)
 
 
 if __name__ == "__main__":

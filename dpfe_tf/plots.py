@@ -98,3 +98,20 @@ def search(result, path):
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   _save(fig, path)
+
+
+def reconstruction_grid(images, rows, path):
+  """First row: the input images; then one row of reconstructions per (label, images)."""
+  import numpy as np
+  n = len(images)
+  fig, axes = plt.subplots(1 + len(rows), n, figsize=(1.1 * n + 1.2, 1.35 * (1 + len(rows))), squeeze=False)
+  for j in range(n):
+    for i, (label, imgs) in enumerate([("input", images)] + list(rows)):
+      ax = axes[i, j]
+      ax.imshow(np.clip(np.asarray(imgs[j]), 0, 255).astype("uint8"))
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if j == 0:
+        ax.set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
+  fig.suptitle("reconstructions from what the phone sends", fontsize=9)
+  _save(fig, path)

@@ -218,6 +218,19 @@ def test_export_with_qat_and_verify(small_run, tiny_faces, tmp_path):
   assert proc.returncode == 1 and "DOES NOT MATCH" in proc.stdout
 
 
+def test_invert_cli(small_run, tmp_path):
+  out, cache, _ = small_run
+  rep = str(tmp_path / "inv")
+  proc = run_module("invert", [f"--model_dir={out}", "--source=original,dpfe", "--epochs=1",
+                               f"--output_dir={rep}", "--grid_images=4"], cache)
+  inv = json.load(open(os.path.join(rep, "inversion.json")))
+  assert [r["source"] for r in inv["results"]] == ["original", "dpfe"]
+  assert inv["results"][0]["sent_shape"] == [6, 6, 64] and inv["results"][1]["sent_shape"] == [10]
+  assert inv["results"][1]["reidentification"]["n_probe"] == 40
+  assert proc.stdout.count("re-identification from") == 2
+  assert open(os.path.join(rep, "reconstructions.png"), "rb").read(4) == b"\x89PNG"
+
+
 @needs_celeba_subset
 def test_train_on_celeba_subset(tmp_path, cache_dir):
   out = str(tmp_path / "celeba")

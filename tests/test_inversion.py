@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from dpfe_tf import inversion
+from dpfe_tf.models import moon
+
+
+@pytest.mark.parametrize("size", [(218, 178), (109, 89), (64, 52), (32, 26)])
+def test_decoder_output_matches_the_image_size(size):
+  assert inversion.build_decoder((10,), size).output_shape == (None, *size, 3)
+
+
+@pytest.mark.parametrize("layer", moon.PAPER_CUT_LAYERS)
+def test_decoder_from_each_cut(layer):
+  size = (64, 52)
+  d = inversion.build_decoder(moon.cut_shape(layer, size), size, fc_units=64, channels=32)
+  x = np.random.default_rng(0).normal(size=(2, *moon.cut_shape(layer, size))).astype("float32")
+  out = np.asarray(d(x))
+  assert out.shape == (2, *size, 3) and out.min() >= 0 and out.max() <= 1
+
+
+def _faces(K=10, n=10, seed=0):
+  rng = np.random.default_rng(seed)
+  colours = rng.uniform(0, 255, (K, 3))
+  y = np.repeat(np.arange(K), n)
+  imgs = np.clip(colours[y][:, None, None, :] + rng.normal(0, 10, (K * n, 8, 6, 3)), 0, 255)
+  return imgs, y
+
+
+def _embed(imgs):  # identity-sensitive by construction: identity is the colour
+  return np.asarray(imgs).mean(axis=(1, 2))
+
+
+def test_reidentification_near_perfect_for_the_image_itself_and_chance_for_noise():
+  imgs, y = _faces()
+  perfect = inversion.reidentify_rotated(_embed(imgs), _embed(imgs), y)
+  assert perfect.top1_accuracy == 1.0 and perfect.log_rank_privacy == 0.0 and perfect.n_probe == 100
+  noise = np.random.default_rng(1).uniform(0, 255, imgs.shape)
+  chance = inversion.reidentify_rotated(_embed(noise), _embed(imgs), y)
+  assert chance.top1_accuracy < 0.3  # 1/K = 0.1
+  assert chance.log_rank_privacy == pytest.approx(chance.random_log_rank, abs=0.12)
+
+
+def test_short_training_lowers_the_loss():
+  import keras
+  keras.utils.set_random_seed(0)
+  imgs, _ = _faces(K=8, n=8)
+  images = np.repeat(np.repeat(imgs, 4, axis=1), 4, axis=2)[:, :32, :24].astype("float32")  # 32x24
+  features = imgs.reshape(len(imgs), -1).astype("float32") / 255.0
+  d = inversion.build_decoder(features.shape[1:], (32, 24), fc_units=128, channels=64)
+  d.compile(keras.optimizers.Adam(1e-3), "mse")
+  loss = d.fit(features, images / 255.0, epochs=8, batch_size=16, verbose=0).history["loss"]
+  assert loss[-1] < 0.7 * loss[0]
+
+
+def test_psnr_ssim_of_identical_and_noisy_images():
+  imgs, _ = _faces(K=2, n=3)
+  imgs = np.repeat(np.repeat(imgs, 4, axis=1), 4, axis=2)
+  psnr, ssim = inversion.psnr_ssim(imgs, imgs)
+  assert ssim == pytest.approx(1.0) and psnr > 100
+  noisy = np.clip(imgs + np.random.default_rng(0).normal(0, 25, imgs.shape), 0, 255)
+  psnr, ssim = inversion.psnr_ssim(noisy, imgs)
+  assert 18 < psnr < 25 and ssim < 0.9

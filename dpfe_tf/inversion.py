@@ -99,6 +99,12 @@ def reidentify(probe_embeddings, gallery_embeddings, probe_ids, gallery_ids) -> 
                           measures.random_references(K)[0], K, len(p))
 
 
+def embedding(original):
+  """The fixed identity-sensitive embedding: the original MOON up to its pooled 2000-d features."""
+  import keras
+  return keras.Model(original.input, original.get_layer(EMBEDDING_LAYER).output)
+
+
 def reidentification_split(identities, seed=0, min_images=2):
   """Gallery: real photos; probes: the other photos (10%, every one once over the folds)."""
   y = np.asarray(identities)

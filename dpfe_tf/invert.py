@@ -70,7 +70,7 @@ def attack(run_dir, source, train, test, epochs=10, batch_size=64, lr=1e-3, seed
   recon = decoder.predict(f_test, batch_size=128, verbose=0) * 255.0
   real = np.asarray(test.images, np.float32)
   psnr, ssim = inversion.psnr_ssim(recon, real)
-  embed = keras.Model(original.input, original.get_layer(inversion.EMBEDDING_LAYER).output)
+  embed = inversion.embedding(original)
   e_recon = embed.predict(recon, batch_size=128, verbose=0)
   e_real = embed.predict(real, batch_size=128, verbose=0)
   reid = inversion.reidentify_rotated(e_recon, e_real, test.identities, seed)
@@ -105,7 +105,15 @@ def main_cli():
             f"{r['n_probe']} probes); PSNR {m['psnr_db']:.2f} dB, SSIM {m['ssim']:.3f}", flush=True)
       results.append(m)
       rows.append((f"{source} {m['layer']}", grid))
-  io_utils.write_json(os.path.join(out, "inversion.json"), {"data_dir": os.path.abspath(data_dir), "results": results})
+  # The ceiling: the same matching with the real photos as probes (what the embedding can do at best).
+  from dpfe_tf import inversion
+  real_all = np.asarray(test.images, np.float32)
+  e_real = inversion.embedding(sender(F.model_dir[0], "original")[2]).predict(real_all, batch_size=128, verbose=0)
+  ceiling = inversion.reidentify_rotated(e_real, e_real, test.identities, F.seed)
+  print(f"re-identification from the real photos (ceiling of the embedding): top-1 {ceiling.top1_accuracy:.3f}, "
+        f"log-rank privacy {ceiling.log_rank_privacy:.3f} (random {ceiling.random_log_rank:.3f}, K = {ceiling.K})")
+  io_utils.write_json(os.path.join(out, "inversion.json"), {"data_dir": os.path.abspath(data_dir), "results": results,
+                                                            "real_photos": ceiling.__dict__})
   real = np.asarray(test.images[:F.grid_images], np.float32)
   plots.reconstruction_grid(real, rows, os.path.join(out, "reconstructions.png"))
   print(f"report: {out}/inversion.json, reconstructions.png")

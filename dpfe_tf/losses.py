@@ -36,10 +36,17 @@ def pair_terms(features, identities, margin):
   return terms, tf.cast(same, tf.float32), upper
 
 
+def loss_and_same_fraction(features, identities, margin=DEFAULT_MARGIN):
+  """(mean of the pair terms over all pairs i < j, fraction of those pairs with one identity)."""
+  terms, same, upper = pair_terms(features, identities, margin)
+  n_pairs = tf.reduce_sum(upper)
+  return (tf.math.divide_no_nan(tf.reduce_sum(terms * upper), n_pairs),
+          tf.math.divide_no_nan(tf.reduce_sum(same * upper), n_pairs))
+
+
 def y_remover_loss(features, identities, margin=DEFAULT_MARGIN):
   """Mean of the pair terms over all pairs i < j of the batch (0 for a batch of one)."""
-  terms, _, upper = pair_terms(features, identities, margin)
-  return tf.math.divide_no_nan(tf.reduce_sum(terms * upper), tf.reduce_sum(upper))
+  return loss_and_same_fraction(features, identities, margin)[0]
 
 
 @keras.saving.register_keras_serializable(package="dpfe_tf")
@@ -60,14 +67,12 @@ class YRemover(keras.layers.Layer):
 
   def call(self, inputs, training=None):
     features, identities = inputs
-    terms, same, upper = pair_terms(features, identities, self.margin)
-    n_pairs = tf.reduce_sum(upper)
-    loss = tf.math.divide_no_nan(tf.reduce_sum(terms * upper), n_pairs)
+    loss, same_fraction = loss_and_same_fraction(features, identities, self.margin)
     if training:
       self.add_loss(self.beta * loss)
     # Logged in training and validation alike (validation batches are not P x K).
     self.loss_tracker.update_state(loss)
-    self.same_tracker.update_state(tf.math.divide_no_nan(tf.reduce_sum(same * upper), n_pairs))
+    self.same_tracker.update_state(same_fraction)
     return features
 
   def compute_output_shape(self, input_shape):

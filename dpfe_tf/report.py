@@ -15,23 +15,54 @@ from dpfe_tf.data import attributes as attrs
 STAGES = ("original", "simple", "dpfe")
 
 
-def rows_for(run_dir):
+def summary_rows(results: dict, privacy: dict | None = None) -> list[dict]:
+  """One row per stage (and all 40 attributes for the original) from {stage: metrics};
+  ``privacy``: stage -> its noise-0 TradeoffPoint, when evaluated."""
+  privacy = privacy or {}
   rows = []
   for stage in STAGES:
-    path = os.path.join(run_dir, stage, "metrics.json")
-    if not os.path.isfile(path):
+    m = results.get(stage)
+    if not m:
       continue
-    with open(path) as f:
-      m = json.load(f)
     if stage == "original":
-      rows.append(dict(run=run_dir, stage=stage, layer="-", attributes="all 40", **_acc(m["all"])))
-    rows.append(dict(run=run_dir, stage=stage, layer=m.get("layer", "-"),
-                     attributes=attrs.set_name(m["set"]["attributes"]), **_acc(m["set"])))
+      rows.append(dict(stage=stage, layer="-", attributes="all 40", **_acc(m["all"])))
+    row = dict(stage=stage, layer=m.get("layer", "-"), attributes=attrs.set_name(m["set"]["attributes"]),
+               **_acc(m["set"]))
+    if stage in privacy:
+      p = privacy[stage]
+      row.update(log_rank_privacy=p.value("log_rank_privacy"), one_nn_error=p.value("one_nn_error"),
+                 random_log_rank=next(iter(p.privacy.values())).random_log_rank)
+    rows.append(row)
   return rows
 
 
 def _acc(a):
   return {"accuracy": a["mean_accuracy"], "chance": a["mean_chance"], "n": a["num_images"]}
+
+
+def rows_for(run_dir):
+  results = {}
+  for stage in STAGES:
+    path = os.path.join(run_dir, stage, "metrics.json")
+    if os.path.isfile(path):
+      with open(path) as f:
+        results[stage] = json.load(f)
+  return [dict(run=run_dir, **r) for r in summary_rows(results)]
+
+
+def format_summary(rows) -> str:
+  """The plain-text table that ``python -m dpfe_tf.train`` ends with."""
+  lines = [f"{'stage':<9} {'attributes':<12} {'accuracy':>9} {'chance':>7} {'test images':>12} "
+           f"{'LRP':>6} {'1-NN err':>9}"]
+  for r in rows:
+    priv = (f" {r['log_rank_privacy']:>6.3f} {r['one_nn_error']:>9.3f}" if "log_rank_privacy" in r
+            else f" {'-':>6} {'-':>9}")
+    lines.append(f"{r['stage']:<9} {r['attributes']:<12} {r['accuracy']:>9.3f} {r['chance']:>7.3f} "
+                 f"{r['n']:>12d}{priv}")
+  ref = next((r["random_log_rank"] for r in rows if "random_log_rank" in r), None)
+  if ref is not None:
+    lines.append(f"(random-guess LRP for these identities: {ref:.3f}; 0 = identity always recovered)")
+  return "\n".join(lines)
 
 
 def markdown(rows):

@@ -103,7 +103,8 @@ def search(cfg, data, fit_candidate, split_of_simple, out_dir) -> dict:
             "chosen": {"beta": best.beta, "margin": best.margin, "margin_rel": best.margin_rel},
             "why": why, "partition": "val", "identities": int(data.val.num_identities)}
   io_utils.write_json(path, result)
-  plot(result, os.path.join(out_dir, "search.png"))
+  from dpfe_tf import plots
+  plots.search(result, os.path.join(out_dir, "search.png"))
   print(format_table(result), flush=True)
   return result
 
@@ -118,11 +119,6 @@ def format_table(result) -> str:
                  f"{c['log_rank_privacy']:>8.3f}  {'yes' if c['eligible'] else 'no'}{mark}")
   lines.append(f"  chosen: beta {result['chosen']['beta']:g}, margin {result['chosen']['margin']:.2f}: {result['why']}")
   return "\n".join(lines)
-
-
-def plot(result, path):
-  from dpfe_tf import plots
-  plots.search(result, path)
 
 
 def candidates_from(text: str) -> tuple:

@@ -79,18 +79,18 @@ def config_from_flags():
 
 
 def train():
-  from dpfe_tf import io_utils, training
+  from dpfe_tf import io_utils, report, training
   cfg = config_from_flags()
   stages = training.STAGES if F.stage == "all" else (F.stage,)
   results = training.run(cfg, stages)
   privacy = None
   if F.evaluate and all(training.is_done(cfg, s) for s in ("simple", "dpfe")):
     privacy = _evaluate(cfg)
-  rows = training.summary_rows(cfg, results, privacy)
+  rows = report.summary_rows(results, privacy)
   io_utils.write_json(os.path.join(cfg.output_dir, "summary.json"), {"rows": rows, "stages": results})
   print("\nSummary (test partition; chance = majority-class rate; LRP = log-rank privacy at noise 0, "
         "worst of KDE and classifier attackers):")
-  print(training.format_summary(rows))
+  print(report.format_summary(rows))
   print(f"\nModels and metrics in {cfg.output_dir}/")
   return 0
 

@@ -227,7 +227,8 @@ def test_invert_cli(small_run, tmp_path):
   assert [r["source"] for r in inv["results"]] == ["original", "dpfe"]
   assert inv["results"][0]["sent_shape"] == [6, 6, 64] and inv["results"][1]["sent_shape"] == [10]
   assert inv["results"][1]["reidentification"]["n_probe"] == 40
-  assert proc.stdout.count("re-identification from") == 2
+  assert proc.stdout.count("re-identification from") == 3  # two sources and the real-photo ceiling
+  assert inv["real_photos"]["n_probe"] == 40
   assert open(os.path.join(rep, "reconstructions.png"), "rb").read(4) == b"\x89PNG"
 
 

@@ -9,11 +9,6 @@ import numpy as np
 from dpfe_tf import accuracy, noise
 from dpfe_tf.privacy import measures
 
-#: Measures where a larger value means more privacy, with their random-guess reference field.
-PRIVACY_MEASURES = {"log_rank_privacy": "random_log_rank", "one_nn_error": None,
-                    "rank_mean": "random_rank_mean", "bayes_error": None}
-
-
 @dataclasses.dataclass
 class TradeoffPoint:
   r: float

@@ -23,6 +23,7 @@ setup(
         "absl-py>=1.4,<3",
         "matplotlib>=3.8",
         "pillow>=10",
+        "tensorboard>=2.20,<2.22",  # --tensorboard (the tensorflow wheel no longer pulls it in)
     ],
     extras_require={
         "dev": ["pytest>=8", "scipy>=1.11", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6"],

@@ -12,6 +12,8 @@ two-branch network.
 
 from __future__ import annotations
 
+import threading
+
 import keras
 import tensorflow as tf
 
@@ -44,6 +46,18 @@ def loss_and_same_fraction(features, identities, margin=DEFAULT_MARGIN):
           tf.math.divide_no_nan(tf.reduce_sum(same * upper), n_pairs))
 
 
+def grouped_loss_and_same_fraction(features, identities, groups, margin=DEFAULT_MARGIN):
+  """The pair loss within each of ``groups`` consecutive equal slices of the batch, averaged over slices.
+
+  What R replicas of a distributed run compute on one global batch (pairs never cross replicas),
+  reproduced on one device. The batch size must be a multiple of ``groups``.
+  """
+  f = tf.reshape(features, [groups, -1, tf.shape(features)[-1]])
+  y = tf.reshape(identities, [groups, -1])
+  per_group = [loss_and_same_fraction(f[g], y[g], margin) for g in range(groups)]
+  return tuple(tf.reduce_mean(tf.stack(v)) for v in zip(*per_group))
+
+
 def y_remover_loss(features, identities, margin=DEFAULT_MARGIN):
   """Mean of the pair terms over all pairs i < j of the batch (0 for a batch of one)."""
   return loss_and_same_fraction(features, identities, margin)[0]
@@ -53,21 +67,29 @@ def y_remover_loss(features, identities, margin=DEFAULT_MARGIN):
 class YRemover(keras.layers.Layer):
   """Identity pass-through on the private feature that adds ``beta * L_pair`` in training only.
 
-  Inputs: ``[features (B, dim), identities (B,)]``. Output: the features unchanged. The
+  Inputs: ``[features (B, dim), identities (B,)]``. Output: the features unchanged. With
+  ``groups`` > 1, training pairs are formed within each of ``groups`` consecutive slices of the
+  batch (one device reproducing a distributed run; see ``dpfe_tf.distribute``). The
   unweighted pair loss is logged as the metric ``y_remover``, the fraction of
   same-identity pairs in the batch as ``same_pairs``.
   """
 
-  def __init__(self, margin=DEFAULT_MARGIN, beta=DEFAULT_BETA, **kwargs):
+  def __init__(self, margin=DEFAULT_MARGIN, beta=DEFAULT_BETA, groups=1, **kwargs):
     super().__init__(**kwargs)
     self.margin = float(margin)
     self.beta = float(beta)
+    self.groups = int(groups)
+    if self.groups < 1:
+      raise ValueError(f"groups must be >= 1, got {groups}")
     self.loss_tracker = keras.metrics.Mean(name="y_remover")
     self.same_tracker = keras.metrics.Mean(name="same_pairs")
 
   def call(self, inputs, training=None):
     features, identities = inputs
-    loss, same_fraction = loss_and_same_fraction(features, identities, self.margin)
+    if training and self.groups > 1:
+      loss, same_fraction = grouped_loss_and_same_fraction(features, identities, self.groups, self.margin)
+    else:
+      loss, same_fraction = loss_and_same_fraction(features, identities, self.margin)
     if training:
       self.add_loss(self.beta * loss)
     # Logged in training and validation alike (validation batches are not P x K).
@@ -78,5 +100,21 @@ class YRemover(keras.layers.Layer):
   def compute_output_shape(self, input_shape):
     return input_shape[0]
 
+  # Keras keeps a layer's add_loss() values in one list on the layer. MirroredStrategy runs its
+  # replicas in Python threads, so with one list each replica would add every replica's pair
+  # loss to its own (R x the y-remover, measured). One list per thread keeps replicas apart.
+  @property
+  def _losses(self):
+    store = self.__dict__.get("_losses_per_thread")
+    if store is None:
+      store = self.__dict__["_losses_per_thread"] = threading.local()
+    if not hasattr(store, "values"):
+      store.values = []
+    return store.values
+
+  @_losses.setter
+  def _losses(self, value):
+    self._losses[:] = list(value)
+
   def get_config(self):
-    return {**super().get_config(), "margin": self.margin, "beta": self.beta}
+    return {**super().get_config(), "margin": self.margin, "beta": self.beta, "groups": self.groups}

@@ -59,13 +59,23 @@ flags.DEFINE_bool("evaluate", True, "After the dpfe stage, run dpfe_tf.evaluate 
                   "(test partition) and add privacy to the summary.")
 flags.DEFINE_integer("min_images", 18, "Evaluation: the attacker keeps identities with more than this many images.")
 flags.DEFINE_bool("overwrite", False, "Replace stages in --output_dir that another configuration trained.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
+                  "tf.distribute strategy: one device; MirroredStrategy over local GPUs (or --cpu_replicas "
+                  "logical CPUs); MultiWorkerMirroredStrategy (TF_CONFIG on every worker); TPUStrategy. "
+                  "--batch_size is the global batch, split evenly over the replicas.")
+flags.DEFINE_integer("cpu_replicas", None, "With --strategy=mirrored: split the CPU into this many logical devices.")
+flags.DEFINE_string("tpu", None, "With --strategy=tpu: the TPU's name or grpc:// address (default: the local one).")
+flags.DEFINE_integer("pair_groups", None, "The y-remover forms pairs within each of this many consecutive "
+                     "slices of a batch. Default: the number of replicas (pairs never cross replicas); "
+                     "set it to R on one device to reproduce an R-replica run.")
+flags.DEFINE_bool("tensorboard", False, "Write TensorBoard logs to <output_dir>/tensorboard/<stage>.")
 
 
-def config_from_flags():
-  from dpfe_tf import selection, training
+def config_from_flags(strategy=None, output_dir=None):
+  from dpfe_tf import distribute, selection, training
   epochs = {s: (F.epochs if F.epochs is not None else getattr(F, f"epochs_{s}")) for s in training.STAGES}
   return training.TrainConfig(
-      output_dir=F.output_dir, data_dir=F.data_dir, layer=F.layer, attributes=F.attributes,
+      output_dir=output_dir or F.output_dir, data_dir=F.data_dir, layer=F.layer, attributes=F.attributes,
       image_size=flags_common.parse_image_size(F.image_size), feature_dim=F.feature_dim,
       batch_size=F.batch_size, epochs_original=epochs["original"], epochs_simple=epochs["simple"],
       epochs_dpfe=epochs["dpfe"], steps_per_epoch=F.steps_per_epoch, lr_original=F.lr_original,
@@ -75,14 +85,27 @@ def config_from_flags():
       limit=F.limit, max_bad_fraction=F.max_bad_fraction, cache_dir=F.cache_dir, overwrite=F.overwrite,
       beta_candidates=selection.candidates_from(",".join(F.beta_candidates)),
       margin_candidates=selection.candidates_from(",".join(F.margin_candidates)),
-      search_epochs=F.search_epochs, accuracy_tolerance=F.accuracy_tolerance, min_images=F.min_images)
+      search_epochs=F.search_epochs, accuracy_tolerance=F.accuracy_tolerance, min_images=F.min_images,
+      tensorboard=F.tensorboard, strategy=F.strategy, distribution=strategy,
+      pair_groups=F.pair_groups or distribute.replicas(strategy))
 
 
 def train():
-  from dpfe_tf import io_utils, report, training
-  cfg = config_from_flags()
+  from dpfe_tf import distribute, io_utils, report, training
+  # First: a multi-worker strategy must exist before any other TensorFlow op.
+  strategy = distribute.make_strategy(F.strategy, cpu_replicas=F.cpu_replicas, tpu=F.tpu)
+  chief = distribute.is_chief(strategy)
+  output_dir = F.output_dir if chief else os.path.join(F.output_dir, "workers", distribute.worker_name(strategy))
+  if F.strategy != "default":
+    print(f"== {F.strategy} strategy: {distribute.replicas(strategy)} replicas, global batch {F.batch_size} "
+          f"({F.batch_size / distribute.replicas(strategy):g} per replica); this process is "
+          f"{distribute.worker_name(strategy)}{' (chief)' if chief else ', writing to ' + output_dir}", flush=True)
+  cfg = config_from_flags(strategy, output_dir)
   stages = training.STAGES if F.stage == "all" else (F.stage,)
   results = training.run(cfg, stages)
+  if not chief:
+    print(f"worker {distribute.worker_name(strategy)} done; the chief writes the models and the evaluation")
+    return 0
   privacy = None
   if F.evaluate and all(training.is_done(cfg, s) for s in ("simple", "dpfe")):
     privacy = _evaluate(cfg)

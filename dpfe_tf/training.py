@@ -10,6 +10,7 @@ configuration is refused unless ``overwrite`` is set.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import os
 import shutil
@@ -19,7 +20,7 @@ import time
 import keras
 import numpy as np
 
-from dpfe_tf import accuracy, callbacks, io_utils, losses, selection
+from dpfe_tf import accuracy, callbacks, distribute, io_utils, losses, selection
 from dpfe_tf.data import attributes as attrs
 from dpfe_tf.data import celeba, pipeline, sampling, synthetic
 from dpfe_tf.models import moon, separation
@@ -67,6 +68,11 @@ class TrainConfig:
   cache_dir: str | None = None
   overwrite: bool = False
   verbose: int | None = None
+  tensorboard: bool = False              # TensorBoard logs in <output_dir>/tensorboard/<stage>
+  strategy: str = "default"              # name of the tf.distribute strategy (recorded)
+  pair_groups: int = 1                   # y-remover pairs within each of this many batch slices
+  # The tf.distribute strategy object itself (not saved; None: one device).
+  distribution: object = dataclasses.field(default=None, repr=False, compare=False)
 
   def __post_init__(self):
     moon.check_layer(self.layer)
@@ -74,9 +80,16 @@ class TrainConfig:
     if self.image_size is None:
       self.image_size = DEFAULT_IMAGE_SIZE["synthetic" if self.data_dir is None else "celeba"]
     self.image_size = tuple(int(v) for v in self.image_size)
-    for name in ("feature_dim", "batch_size"):
+    for name in ("feature_dim", "batch_size", "pair_groups"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be positive")
+    if self.batch_size % self.pair_groups:
+      raise ValueError(f"the batch size ({self.batch_size}) must be a multiple of the pair groups / "
+                       f"replicas ({self.pair_groups})")
+    if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
+      raise ValueError("--tensorboard needs the tensorboard package (pip install tensorboard)")
+    if self.pair_groups % self.replicas:
+      raise ValueError(f"pair groups ({self.pair_groups}) must be a multiple of the replicas ({self.replicas})")
     self.beta = selection.as_float_or_auto(self.beta, "beta")
     self.margin = selection.as_float_or_auto(self.margin, "margin")
     if (self.beta != "auto" and self.beta < 0) or (self.margin != "auto" and self.margin <= 0):
@@ -89,9 +102,13 @@ class TrainConfig:
     return "auto" in (self.beta, self.margin)
 
   @property
+  def replicas(self) -> int:
+    return distribute.replicas(self.distribution) if self.distribution is not None else 1
+
+  @property
   def k(self) -> int:
     return self.images_per_identity or sampling.images_per_identity_for(
-        self.batch_size, self.same_pair_fraction)
+        self.batch_size // self.pair_groups, self.same_pair_fraction)
 
   def stage_identity(self, stage: str) -> dict:
     """What a stage's result depends on; a saved stage with other values is another run's."""
@@ -103,6 +120,8 @@ class TrainConfig:
                    feature_dim=self.feature_dim)
     if stage == "dpfe":
       ident.update(beta=self.beta, margin=self.margin, images_per_identity=self.k)
+      if self.pair_groups != 1:
+        ident.update(pair_groups=self.pair_groups)
       if self.searching:
         ident.update(beta_candidates=list(self.beta_candidates), margin_candidates=list(self.margin_candidates),
                      search_epochs=self.search_epochs, accuracy_tolerance=self.accuracy_tolerance,
@@ -175,22 +194,30 @@ def _fit(cfg, stage, build, train_ds, val_ds, epochs, lr, steps):
   """Compiles ``build()`` (or resumes its checkpoint) and fits with checkpoints + NaN guard."""
   ckpt_dir = os.path.join(stage_dir(cfg, stage), "checkpoint")
   state, ckpt_model = callbacks.EpochCheckpoint.load_state(ckpt_dir)
+  strategy = cfg.distribution
   if state:
-    model = load_model(ckpt_model)
+    with distribute.scope(strategy):
+      model = load_model(ckpt_model)
     model.optimizer.learning_rate.assign(lr)
     initial_epoch, history = state["epochs_done"], state["history"]
     print(f"  resuming {stage} from its checkpoint after epoch {initial_epoch}", flush=True)
   else:
-    model = build()
-    model.compile(optimizer=keras.optimizers.Adam(lr),
-                  loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
+    model = distribute.replicate(build(), strategy)  # built on the host, then copied into the strategy
+    with distribute.scope(strategy):
+      model.compile(optimizer=keras.optimizers.Adam(lr),
+                    loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                    metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
     initial_epoch, history = 0, {}
   guard = callbacks.StopOnNaN()
   ckpt = callbacks.EpochCheckpoint(ckpt_dir, guard, history)
+  extra = [keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tensorboard", stage))] \
+      if cfg.tensorboard else []
+  if distribute.is_distributed(strategy):
+    train_ds, val_ds = distribute.shardable(train_ds), distribute.shardable(val_ds)
+    distribute.prepare(model, strategy, train_ds)
   if initial_epoch < epochs:
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
-              steps_per_epoch=steps, callbacks=[guard, ckpt], verbose=_verbose(cfg), shuffle=False)
+              steps_per_epoch=steps, callbacks=[guard, ckpt, *extra], verbose=_verbose(cfg), shuffle=False)
   if guard.where is not None:
     state, _ = callbacks.EpochCheckpoint.load_state(ckpt_dir)
     kept = f"the last good checkpoint (epoch {state['epochs_done']}) is kept in {ckpt_dir}" if state \
@@ -198,7 +225,7 @@ def _fit(cfg, stage, build, train_ds, val_ds, epochs, lr, steps):
     raise callbacks.TrainingDiverged(
         f"{stage}: the loss became NaN/inf at epoch {guard.where[0]}, batch {guard.where[1]}; "
         f"{kept}. Re-run with a lower learning rate to resume from it.")
-  return model, ckpt.history
+  return distribute.unwrap(model), ckpt.history
 
 
 def _steps(cfg, n):
@@ -217,7 +244,8 @@ def _finish_stage(cfg, stage, models: dict, history, metrics):
 
 
 def _config_dict(cfg):
-  out = dataclasses.asdict(cfg)
+  out = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "distribution"}
+  out["replicas"] = cfg.replicas
   out["attribute_names"] = list(cfg.attribute_names)
   out["images_per_identity"] = cfg.k
   return out
@@ -317,13 +345,15 @@ def _fit_dpfe(cfg, data, sampler, beta, margin, stage, epochs):
   attr_idx = attrs.attribute_indices(cfg.attribute_names)
   train = pipeline.pair_batches(data.train, attr_idx, sampler, augment=cfg.augment, seed=cfg.seed)
   val = pipeline.attribute_batches(data.val, attr_idx, 256, with_identity=True)
-  return _fit(cfg, stage, lambda: _simple_split(cfg).dpfe_training_model(margin, beta), train, val,
+  groups = cfg.pair_groups // cfg.replicas  # per replica: each replica already sees only its slice
+  return _fit(cfg, stage, lambda: _simple_split(cfg).dpfe_training_model(margin, beta, groups=groups), train, val,
               epochs, cfg.lr_dpfe, _steps(cfg, sampler.num_images))
 
 
 def run_dpfe(cfg: TrainConfig, data: Splits):
   _write_stage_config(cfg, "dpfe")
-  sampler = sampling.IdentitySampler(data.train.identities, cfg.batch_size, cfg.k, seed=cfg.seed)
+  sampler = sampling.IdentitySampler(data.train.identities, cfg.batch_size, cfg.k, seed=cfg.seed,
+                                     groups=cfg.pair_groups)
   beta, margin, search = cfg.beta, cfg.margin, None
   if cfg.searching:
     quiet = dataclasses.replace(cfg, verbose=0)
@@ -332,14 +362,16 @@ def run_dpfe(cfg: TrainConfig, data: Splits):
         lambda: _simple_split(cfg), stage_dir(cfg, "dpfe"))
     beta, margin = search["chosen"]["beta"], search["chosen"]["margin"]
   info = {"y_remover": {"beta": beta, "margin": margin, "images_per_identity": cfg.k,
+                        "pair_groups": cfg.pair_groups, "replicas": cfg.replicas,
                         "identities_per_batch": sampler.P,
                         "same_pair_fraction": sampler.same_pair_fraction,
                         "identities_left_out": len(sampler.dropped),
                         "images_left_out": int(sum(sampler.dropped.values()))}}
   if search:
     info["y_remover"]["selection"] = {k: search[k] for k in ("simple", "candidates", "chosen", "why", "partition", "identities")}
+  slices = f", pairs within each of {cfg.pair_groups} slices" if cfg.pair_groups > 1 else ""
   print(f"  y-remover: beta {beta:g}, margin {margin:.3g}; batches of {sampler.P} identities x "
-        f"{cfg.k} images (same-identity pair fraction {sampler.same_pair_fraction:.3f})", flush=True)
+        f"{cfg.k} images{slices} (same-identity pair fraction {sampler.same_pair_fraction:.3f})", flush=True)
   model, history = _fit_dpfe(cfg, data, sampler, beta, margin, "dpfe", cfg.epochs_dpfe)
   return _finish_split_stage(cfg, "dpfe", model, history, data, info)
 

@@ -68,3 +68,19 @@ def test_save_and_load_in_safe_mode(tmp_path):
   assert isinstance(layer, losses.YRemover) and (layer.beta, layer.margin) == (0.25, 4.0)
   x = {"image": np.ones((2, 4), np.float32), "identity": np.array([0, 1])}
   np.testing.assert_allclose(back(x), m(x), rtol=1e-6)
+
+
+def test_grouped_loss_is_the_mean_of_the_slices_losses():
+  rng = np.random.default_rng(0)
+  f = rng.normal(size=(12, 3)).astype(np.float32)
+  y = np.repeat(np.arange(6), 2).astype(np.int32)
+  loss, same = losses.grouped_loss_and_same_fraction(f, y, 3, margin=2.0)
+  per = [losses.loss_and_same_fraction(f[i:i + 4], y[i:i + 4], 2.0) for i in (0, 4, 8)]
+  assert float(loss) == pytest.approx(np.mean([float(p[0]) for p in per]), rel=1e-6)
+  assert float(same) == pytest.approx(1 / 3)                     # 2 of the 6 pairs of each slice
+  whole = float(losses.y_remover_loss(f, y, 2.0))
+  assert abs(whole - float(loss)) > 1e-3                         # cross-slice pairs really left out
+  layer = losses.YRemover(margin=2.0, beta=1.0, groups=3)
+  layer([f, y], training=True)
+  assert float(layer.losses[0]) == pytest.approx(float(loss), rel=1e-6)
+  assert losses.YRemover.from_config(layer.get_config()).groups == 3

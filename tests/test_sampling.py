@@ -48,3 +48,19 @@ def test_too_few_identities_for_a_batch():
     sampling.IdentitySampler(_ids([10, 10, 10]), 32, 4)
   with pytest.raises(ValueError, match="divide the batch size"):
     sampling.IdentitySampler(_ids([10] * 10), 30, 4)
+
+
+def test_groups_hold_whole_identities_and_batches_depend_only_on_seed_and_step():
+  ids = _ids([12] * 30)
+  s = sampling.IdentitySampler(ids, 32, 4, seed=5, groups=2)
+  for step in range(5):
+    b = s.batch_at(step)
+    halves = ids[b].reshape(2, 16)
+    assert not set(halves[0]) & set(halves[1])                 # no identity spans two slices
+    assert all(np.bincount(h)[np.unique(h)].tolist() == [4] * 4 for h in halves)
+  again = sampling.IdentitySampler(ids, 32, 4, seed=5, groups=2)
+  assert np.array_equal(s.batch_at(3), again.batch_at(3))
+  assert not np.array_equal(s.batch_at(3), s.batch_at(4))
+  assert s.same_pair_fraction == pytest.approx(3 / 15)          # within a slice of 16
+  with pytest.raises(ValueError, match="multiple of 16"):
+    sampling.IdentitySampler(ids, 24, 4, groups=4)

@@ -21,8 +21,13 @@ def _gather_fn(data: FaceData, attr_idx):
   n_attr = len(attr_idx)
 
   def gather(idx):
-    idx = np.sort(idx) if isinstance(data.images, np.memmap) else idx
-    return data.images[idx], attrs[idx], ids[idx]
+    if isinstance(data.images, np.memmap):  # read the file in order, hand the batch back in idx's order
+      order = np.argsort(idx, kind="stable")
+      images = np.empty((len(idx),) + data.images.shape[1:], data.images.dtype)
+      images[order] = data.images[idx[order]]
+    else:
+      images = data.images[idx]
+    return images, attrs[idx], ids[idx]
 
   def fn(idx):
     img, y, ident = tf.numpy_function(gather, [idx], [tf.uint8, tf.float32, tf.int32], stateful=False)
@@ -56,12 +61,16 @@ def attribute_batches(data: FaceData, attr_idx, batch_size: int, training: bool 
 
 def pair_batches(data: FaceData, attr_idx, sampler: IdentitySampler, augment: bool = True,
                  seed: int = 0):
-  """Endless ({image, identity}, labels) batches of P identities x K images (use steps_per_epoch)."""
-  def gen():
-    while True:
-      yield sampler.batch()
-  ds = tf.data.Dataset.from_generator(
-      gen, output_signature=tf.TensorSpec((sampler.batch_size,), tf.int64))
+  """Endless ({image, identity}, labels) batches of P identities x K images (use steps_per_epoch).
+
+  Batch i is ``sampler.batch_at(i)``: the stream depends only on the seed, so every worker of a
+  distributed run builds the same global batches and keeps its replicas' slices of them.
+  """
+  def draw(step):
+    return sampler.batch_at(int(step)).astype(np.int64)
+  ds = tf.data.Dataset.range(np.iinfo(np.int64).max).map(
+      lambda i: tf.ensure_shape(tf.numpy_function(draw, [i], tf.int64, stateful=False),
+                                (sampler.batch_size,)))
   return _finish(ds, data, attr_idx, augment, True, seed)
 
 

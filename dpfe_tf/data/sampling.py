@@ -31,7 +31,9 @@ def images_per_identity_for(batch_size: int, fraction: float) -> int:
 class IdentitySampler:
   """Draws index batches of ``identities_per_batch`` x ``images_per_identity``.
 
-  Identities with fewer than K images cannot fill their share of a batch: with
+  With ``groups`` > 1 (one group per replica of a distributed run), the batch is ``groups``
+  consecutive slices of whole identities, and the same-identity pair fraction is the one
+  within a slice. Identities with fewer than K images cannot fill their share of a batch: with
   ``small_identities="error"`` they are an error naming them, with ``"drop"`` (default) they
   are left out and counted in ``dropped``.
   """
@@ -40,11 +42,15 @@ class IdentitySampler:
   images_per_identity: int
   seed: int = 0
   small_identities: str = "drop"
+  groups: int = 1
 
   def __post_init__(self):
     k = self.images_per_identity
     if k < 2 or self.batch_size % k:
       raise ValueError(f"images per identity ({k}) must be >= 2 and divide the batch size ({self.batch_size})")
+    if self.groups < 1 or self.batch_size % (self.groups * k):
+      raise ValueError(f"a batch of {self.batch_size} cannot be split into {self.groups} slices of whole "
+                       f"identities with {k} images each: the batch size must be a multiple of {self.groups * k}")
     ids, inverse, counts = np.unique(np.asarray(self.identities), return_inverse=True, return_counts=True)
     small = ids[counts < k]
     self.dropped = {int(i): int(c) for i, c in zip(small, counts[counts < k])}
@@ -56,24 +62,31 @@ class IdentitySampler:
     if len(small):
       logging.warning("identity sampler: %d identities (%d images) have fewer than %d images and are "
                       "left out of the pair batches", len(small), sum(self.dropped.values()), k)
-    self.groups = [np.flatnonzero(inverse == j) for j in np.flatnonzero(counts >= k)]
+    self.identity_groups = [np.flatnonzero(inverse == j) for j in np.flatnonzero(counts >= k)]
     self.P = self.batch_size // k
-    if len(self.groups) < self.P:
-      raise ValueError(f"only {len(self.groups)} identities have at least {k} images; a batch "
+    if len(self.identity_groups) < self.P:
+      raise ValueError(f"only {len(self.identity_groups)} identities have at least {k} images; a batch "
                        f"of {self.batch_size} needs {self.P}")
     self._rng = np.random.default_rng(self.seed)
 
   @property
   def num_images(self):
-    return sum(len(g) for g in self.groups)
+    return sum(len(g) for g in self.identity_groups)
 
   @property
   def same_pair_fraction(self):
-    return same_pair_fraction(self.batch_size, self.images_per_identity)
+    return same_pair_fraction(self.batch_size // self.groups, self.images_per_identity)
 
   def batch(self) -> np.ndarray:
-    who = self._rng.choice(len(self.groups), self.P, replace=False)
-    return np.concatenate([self._rng.choice(self.groups[g], self.images_per_identity, replace=False)
+    return self._draw(self._rng)
+
+  def batch_at(self, step: int) -> np.ndarray:
+    """Batch number ``step`` of a stream that depends only on the seed (same on every worker)."""
+    return self._draw(np.random.default_rng([self.seed, int(step)]))
+
+  def _draw(self, rng) -> np.ndarray:
+    who = rng.choice(len(self.identity_groups), self.P, replace=False)
+    return np.concatenate([rng.choice(self.identity_groups[g], self.images_per_identity, replace=False)
                            for g in who])
 
   def epoch(self, steps: int) -> np.ndarray:

@@ -24,13 +24,14 @@ class SplitModel:
     inp = K.Input(self.extractor.input_shape[1:], name="image")
     return K.Model(inp, self.predictor(self.extractor(inp)), name="full")
 
-  def dpfe_training_model(self, margin, beta, K=None):
-    """{image, identity} -> logits, with the y-remover on the private feature."""
+  def dpfe_training_model(self, margin, beta, K=None, groups=1):
+    """{image, identity} -> logits, with the y-remover on the private feature (pairs within each
+    of ``groups`` consecutive slices of a training batch)."""
     from dpfe_tf import losses  # Keras 3 only; the QAT process (tf_keras) never gets here
     K = K or moon._keras()
     image = K.Input(self.extractor.input_shape[1:], name="image")
     identity = K.Input((), dtype="int32", name="identity")
-    f = losses.YRemover(margin=margin, beta=beta, name="y_remover")([self.extractor(image), identity])
+    f = losses.YRemover(margin=margin, beta=beta, groups=groups, name="y_remover")([self.extractor(image), identity])
     return K.Model({"image": image, "identity": identity}, self.predictor(f), name="dpfe_train")
 
 

@@ -1,6 +1,8 @@
 """Collects the metrics of finished training runs into one Markdown table.
 
     python -m dpfe_tf.report runs/celeba-subset/original runs/celeba-subset/conv7-G ...
+
+Runs with an ``evaluation/evaluation.json`` also get a privacy table and their verdicts.
 """
 
 from __future__ import annotations
@@ -74,6 +76,48 @@ def markdown(rows):
   return "\n".join(out)
 
 
+def evaluation_rows(evaluation_json) -> list[dict]:
+  """Noise-0 figures of each evaluated model (worst case over the attackers), with 95% intervals
+  when the evaluation has them, and the superiority verdicts, from an ``evaluation.json``."""
+  with open(evaluation_json) as f:
+    ev = json.load(f)
+  run = os.path.dirname(os.path.dirname(os.path.abspath(evaluation_json)))
+  rows = []
+  for c in ev["curves"]:
+    p = c["points"][0]
+    worst = min(p["privacy"].values(), key=lambda q: q["log_rank_privacy"])
+    ci = p.get("interval_95") or {}
+    rows.append(dict(run=run, model=c["name"], accuracy=p["accuracy"], accuracy_ci=ci.get("accuracy"),
+                     log_rank_privacy=worst["log_rank_privacy"], log_rank_privacy_ci=ci.get("log_rank_privacy"),
+                     attacker=worst["estimator"], one_nn_error=min(q["one_nn_error"] for q in p["privacy"].values()),
+                     random_log_rank=worst["random_log_rank"], seeds=ev.get("seeds", 1),
+                     verdicts=[f"{v['measure'].replace('_', ' ')}: {v['verdict']}" for v in ev.get("superiority", [])
+                               if c["name"] in (v["a"], v["b"])]))
+  return rows
+
+
+def _ci(v, ci, scale=1.0, fmt=".3f"):
+  text = f"{scale * v:{fmt}}"
+  return text + (f" [{scale * ci[0]:{fmt}}, {scale * ci[1]:{fmt}}]" if ci else "")
+
+
+def evaluation_markdown(rows) -> str:
+  """One Markdown line per model (noise 0), then each run's superiority verdicts."""
+  out = ["| run | model | accuracy (%) | log-rank privacy | 1-NN error | random-guess LRP | seeds |",
+         "|---|---|---|---|---|---|---|"]
+  for r in rows:
+    out.append(f"| {os.path.basename(r['run'])} | {r['model']} | {_ci(r['accuracy'], r['accuracy_ci'], 100, '.1f')} | "
+               f"{_ci(r['log_rank_privacy'], r['log_rank_privacy_ci'])} | {r['one_nn_error']:.3f} | "
+               f"{r['random_log_rank']:.3f} | {r['seeds']} |")
+  seen = []
+  for r in rows:
+    for v in r["verdicts"]:
+      line = f"- {os.path.basename(r['run'])}: {v}"
+      if line not in seen:
+        seen.append(line)
+  return "\n".join(out + [""] + seen)
+
+
 def main(argv):
   if len(argv) < 2:
     raise app.UsageError("name one or more run directories")
@@ -82,6 +126,11 @@ def main(argv):
     print("no finished stage found")
     return 1
   print(markdown(rows))
+  evaluated = [os.path.join(d, "evaluation", "evaluation.json") for d in argv[1:]]
+  evaluated = [e for e in evaluated if os.path.isfile(e)]
+  if evaluated:
+    print("\nPrivacy at noise 0 (worst case over the attackers; [95% intervals] when evaluated with them):\n")
+    print(evaluation_markdown([r for e in evaluated for r in evaluation_rows(e)]))
   return 0
 
 

@@ -31,7 +31,7 @@ def test_library_and_tests_globs_cover_every_file():
   assert 'glob(["dpfe_tf/**/*.py"])' in build
   assert 'glob(["tests/test_*.py"])' in build
   tests = glob.glob(os.path.join(ROOT, "tests", "*.py"))
-  helpers = {"conftest.py", "pytest_runner.py"}
+  helpers = {"conftest.py", "helpers.py", "pytest_runner.py"}
   # Every test module matches the py_test glob; anything else in tests/ is a listed helper.
   assert all(os.path.basename(t).startswith("test_") or os.path.basename(t) in helpers for t in tests)
   for helper in helpers:
@@ -39,3 +39,25 @@ def test_library_and_tests_globs_cover_every_file():
   # Every package module sits under dpfe_tf/ (covered by the library's recursive glob).
   stray = [p for p in glob.glob(os.path.join(ROOT, "*.py")) if os.path.basename(p) != "setup.py"]
   assert not stray
+
+
+def _requirements(block):
+  return {re.split(r"[<>=!\[ ]", r)[0].lower() for r in re.findall(r'"([^"]+)"', block)}
+
+
+def test_build_declares_setup_py_dependencies():
+  with open(os.path.join(ROOT, "setup.py")) as f:
+    setup = f.read()
+  install = re.search(r"install_requires=\[(.*?)\]", setup, re.S).group(1)
+  dev = re.search(r'"dev": \[(.*?)\]', setup, re.S).group(1)
+  build = _build()
+  lib = set(re.findall(r'requirement\("([^"]+)"\)', re.search(r"PY_DEPS = \[(.*?)\]", build, re.S).group(1)))
+  tests = set(re.findall(r'requirement\("([^"]+)"\)', re.search(r"TEST_DEPS = \[(.*?)\]", build, re.S).group(1)))
+  assert {d.lower() for d in lib} == _requirements(install)
+  assert {d.lower() for d in tests} == _requirements(dev)
+
+
+def test_benchmarks_and_notebooks_are_covered():
+  build = _build()
+  assert 'glob(["bench/*.py"])' in build and 'glob(["colab/*.ipynb"])' in build
+  assert glob.glob(os.path.join(ROOT, "bench", "*.py")) and glob.glob(os.path.join(ROOT, "colab", "*.ipynb"))

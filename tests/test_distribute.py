@@ -13,7 +13,7 @@ import pytest
 
 from dpfe_tf import distribute
 from dpfe_tf.data import celeba, pipeline, sampling
-from test_train_cli import run_train
+from helpers import run_train
 
 # beta 1 / margin 4: a y-remover large enough that double-counting it, or pairs across
 # replicas, would show in the loss.

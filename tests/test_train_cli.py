@@ -2,30 +2,16 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
 from conftest import CELEBA_SUBSET, needs_celeba_subset
+from helpers import run_module, run_train
 from dpfe_tf import callbacks, training
 
 SMALL = ["--image_size=32x26", "--batch_size=16", "--images_per_identity=4", "--pca_samples=64"]
-
-
-def run_module(module, args, cache_dir, check=True):
-  env = {**os.environ, "DPFE_TF_CACHE": cache_dir, "TF_CPP_MIN_LOG_LEVEL": "2"}
-  proc = subprocess.run([sys.executable, "-m", f"dpfe_tf.{module}", *args], capture_output=True,
-                        text=True, env=env, timeout=900)
-  if check and proc.returncode != 0:
-    raise AssertionError(f"{module} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-  return proc
-
-
-def run_train(args, cache_dir, check=True):
-  return run_module("train", args, cache_dir, check)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@ import json
 import math
 import os
 
+import numpy as np
 import pytest
 
 from dpfe_tf import selection
@@ -52,7 +53,8 @@ def test_search_picks_a_non_default_candidate_when_the_default_does_nothing(tiny
     return model, hist
 
   def scores(split, *args, **kwargs):  # Simple and beta 0.01: no change; beta 1: +0.25 LRP, -0.3 points
-    return (0.80, 0.20) if fitted.get(id(split.extractor)) in (None, 0.01) else (0.797, 0.45)
+    acc, lrp = (0.80, 0.20) if fitted.get(id(split.extractor)) in (None, 0.01) else (0.797, 0.45)
+    return acc, lrp, np.full(1000, acc)
 
   monkeypatch.setattr(selection, "validation_scores", scores)
   monkeypatch.setattr(training, "_fit_dpfe", spy_fit)
@@ -64,3 +66,12 @@ def test_search_picks_a_non_default_candidate_when_the_default_does_nothing(tiny
   assert [c["beta"] for c in sel["candidates"]] == [0.01, 1.0]
   assert os.path.isfile(os.path.join(cfg.output_dir, "dpfe", "search.png"))
   assert not os.path.exists(os.path.join(cfg.output_dir, "dpfe_search"))
+  assert sel["candidates"][1]["accuracy_gap_se"] == pytest.approx(0.0, abs=1e-12)
+  assert "within noise" not in sel["why"]
+
+
+def test_paired_standard_error_of_an_accuracy_gap():
+  assert selection.paired_se([1, 0, 1, 0], [1, 1, 1, 1]) == pytest.approx(np.std([0, -1, 0, -1], ddof=1) / 2)
+  rng = np.random.default_rng(0)  # 400 images, two models right 80% of the time independently
+  a, b = rng.random(400) < 0.8, rng.random(400) < 0.8
+  assert 0.02 < selection.paired_se(a, b) < 0.035  # sqrt(2 x 0.16 / 400) = 0.028

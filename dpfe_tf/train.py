@@ -96,11 +96,11 @@ def train():
   strategy = distribute.make_strategy(F.strategy, cpu_replicas=F.cpu_replicas, tpu=F.tpu)
   chief = distribute.is_chief(strategy)
   output_dir = F.output_dir if chief else os.path.join(F.output_dir, "workers", distribute.worker_name(strategy))
+  cfg = config_from_flags(strategy, output_dir)  # checks the batch splits evenly over the replicas
   if F.strategy != "default":
-    print(f"== {F.strategy} strategy: {distribute.replicas(strategy)} replicas, global batch {F.batch_size} "
-          f"({F.batch_size / distribute.replicas(strategy):g} per replica); this process is "
+    print(f"== {F.strategy} strategy: {cfg.replicas} replicas, global batch {cfg.batch_size} "
+          f"({cfg.batch_size // cfg.replicas} per replica); this process is "
           f"{distribute.worker_name(strategy)}{' (chief)' if chief else ', writing to ' + output_dir}", flush=True)
-  cfg = config_from_flags(strategy, output_dir)
   stages = training.STAGES if F.stage == "all" else (F.stage,)
   results = training.run(cfg, stages)
   if not chief:

@@ -107,13 +107,15 @@ def check_tf_config() -> dict:
                      '["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\'')
   try:
     conf = json.loads(raw)
-    workers = conf["cluster"]["worker"]
-    task = conf["task"]
+    cluster, task = conf["cluster"], conf["task"]
     index = int(task["index"])
+    if not isinstance(cluster["worker"], list):
+      raise TypeError("cluster.worker must be a list of host:port")
   except (ValueError, KeyError, TypeError) as e:
     raise ValueError(f"TF_CONFIG is not a cluster spec with cluster.worker and task.index: {raw}") from e
-  if task.get("type") not in ("worker", "chief") or not 0 <= index < len(workers) + 1:
-    raise ValueError(f"TF_CONFIG task {task} does not name one of the {len(workers)} workers")
+  members = cluster.get(task.get("type"), []) if task.get("type") in ("worker", "chief") else []
+  if not 0 <= index < len(members):
+    raise ValueError(f"TF_CONFIG task {task} does not name a worker or chief of the cluster {cluster}")
   return conf
 
 

@@ -103,6 +103,9 @@ def test_strategy_errors(monkeypatch):
   monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
   with pytest.raises(ValueError, match="not a cluster spec"):
     distribute.make_strategy("multi_worker")
+  monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 2}}')
+  with pytest.raises(ValueError, match="does not name a worker"):
+    distribute.make_strategy("multi_worker")
   with pytest.raises(ValueError, match="unknown strategy"):
     distribute.make_strategy("horovod")
   with pytest.raises(ValueError, match="mirrored only"):

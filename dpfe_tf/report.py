@@ -91,9 +91,17 @@ def evaluation_rows(evaluation_json) -> list[dict]:
                      log_rank_privacy=worst["log_rank_privacy"], log_rank_privacy_ci=ci.get("log_rank_privacy"),
                      attacker=worst["estimator"], one_nn_error=min(q["one_nn_error"] for q in p["privacy"].values()),
                      random_log_rank=worst["random_log_rank"], seeds=ev.get("seeds", 1),
-                     verdicts=[f"{v['measure'].replace('_', ' ')}: {v['verdict']}" for v in ev.get("superiority", [])
-                               if c["name"] in (v["a"], v["b"])]))
+                     verdicts=[_verdict(v) for v in ev.get("superiority", []) if c["name"] in (v["a"], v["b"])]))
   return rows
+
+
+def _verdict(v) -> str:
+  text = f"{v['measure'].replace('_', ' ')}: {v['verdict']}"
+  gap = (v.get("interval") or {})
+  if gap.get("first_point_log_rank_gap_ci"):
+    lo, hi = gap["first_point_log_rank_gap_ci"]
+    text += f"; at noise 0, {v['a']} - {v['b']}: {gap['first_point_log_rank_gap']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+  return text
 
 
 def _ci(v, ci, scale=1.0, fmt=".3f"):
@@ -126,6 +134,15 @@ def main(argv):
     print("no finished stage found")
     return 1
   print(markdown(rows))
+  for d in argv[1:]:
+    search = os.path.join(d, "dpfe", "search.json")
+    if os.path.isfile(search):
+      from dpfe_tf import selection
+      with open(search) as f:
+        result = json.load(f)
+      print(f"\ny-remover search of {d} ({result['identities']} {result['partition']} identities, "
+            f"{result['key']['epochs']} epochs per candidate):")
+      print(selection.format_table(result))
   evaluated = [os.path.join(d, "evaluation", "evaluation.json") for d in argv[1:]]
   evaluated = [e for e in evaluated if os.path.isfile(e)]
   if evaluated:

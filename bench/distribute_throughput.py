@@ -5,7 +5,8 @@
 Each configuration trains in its own process (splitting the CPU must precede TensorFlow's
 start), in alternating rounds so machine load affects both alike; the same global batch, the
 y-remover's pairs formed the same way (one device uses --pair_groups=R semantics). Prints
-images/s of each and their ratio. On a CPU-only machine this measures the strategy's overhead,
+images/s of each and their ratio, and the training loss each reached: the same starting
+weights and batches, so the two losses should agree (the correctness check of tests/test_distribute.py). On a CPU-only machine this measures the strategy's overhead,
 not a speed-up: both configurations share the same cores. On a multi-GPU machine pass
 --devices=gpu to compare one GPU with MirroredStrategy over all of them.
 """
@@ -61,8 +62,8 @@ def worker():
     distribute.prepare(model, strategy, ds)
   model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # trace and warm up
   t = time.perf_counter()
-  model.fit(ds, steps_per_epoch=F.steps, epochs=1, verbose=0)
-  print(f"REPLICAS {replicas} SECONDS {time.perf_counter() - t:.6f}", flush=True)
+  loss = model.fit(ds, steps_per_epoch=F.steps, epochs=1, verbose=0).history["loss"][-1]
+  print(f"REPLICAS {replicas} SECONDS {time.perf_counter() - t:.6f} LOSS {loss:.6f}", flush=True)
 
 
 def main(_):
@@ -70,16 +71,18 @@ def main(_):
     worker()
     return
   seconds = {"default": 0.0, "mirrored": 0.0}
+  loss = {}
   replicas = None
   args = [a for a in sys.argv[1:] if not a.startswith("--worker")]
   for _ in range(F.rounds):
     for mode in seconds:
       out = subprocess.run([sys.executable, os.path.abspath(__file__), *args, f"--worker={mode}"],
                            capture_output=True, text=True)
-      m = re.search(r"REPLICAS (\d+) SECONDS ([\d.]+)", out.stdout)
+      m = re.search(r"REPLICAS (\d+) SECONDS ([\d.]+) LOSS ([\d.]+)", out.stdout)
       if out.returncode != 0 or not m:
         raise RuntimeError(f"{mode} worker failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
       seconds[mode] += float(m.group(2))
+      loss[mode] = float(m.group(3))
       if mode == "mirrored":
         replicas = int(m.group(1))
   n = F.rounds * F.steps * F.batch_size
@@ -89,6 +92,8 @@ def main(_):
   print(f"one device:                     {rate['default']:8.1f} images/s")
   print(f"MirroredStrategy, {replicas} replicas:    {rate['mirrored']:8.1f} images/s")
   print(f"mirrored / one device: {rate['mirrored'] / rate['default']:.3f}")
+  print(f"loss after {F.steps + 3} steps: one device {loss['default']:.5f}, mirrored {loss['mirrored']:.5f} "
+        f"(relative difference {abs(loss['mirrored'] / loss['default'] - 1):.1e})")
 
 
 if __name__ == "__main__":

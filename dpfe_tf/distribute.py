@@ -120,13 +120,8 @@ def check_tf_config() -> dict:
 
 
 def is_chief(strategy=None) -> bool:
-  """True unless this process is a non-chief worker of a multi-worker cluster."""
-  resolver = getattr(getattr(strategy, "extended", None), "_cluster_resolver", None)
-  if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-    return True
-  task_type, task_id = resolver.task_type, resolver.task_id
-  has_chief = "chief" in resolver.cluster_spec().as_dict()
-  return task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0) or task_type is None
+  """False only for a non-chief worker of a multi-worker cluster (the one that does not save)."""
+  return (strategy or tf.distribute.get_strategy()).extended.should_checkpoint
 
 
 def worker_name(strategy=None) -> str:

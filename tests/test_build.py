@@ -59,5 +59,5 @@ def test_build_declares_setup_py_dependencies():
 
 def test_benchmarks_and_notebooks_are_covered():
   build = _build()
-  assert 'glob(["bench/*.py"])' in build and 'glob(["colab/*.ipynb"])' in build
+  assert 'glob(["bench/*.py", "experiments/*.py"])' in build and 'glob(["colab/*.ipynb"])' in build
   assert glob.glob(os.path.join(ROOT, "bench", "*.py")) and glob.glob(os.path.join(ROOT, "colab", "*.ipynb"))

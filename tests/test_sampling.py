@@ -15,9 +15,9 @@ def test_same_identity_pair_fraction_is_exact(batch, k):
   ids = _ids([12] * 30)
   s = sampling.IdentitySampler(ids, batch, k, seed=0)
   same = total = 0
-  for _ in range(20):
-    b = ids[s.batch()]
-    assert len(b) == batch and len(np.unique(s.batch())) == batch  # no image twice in a batch
+  for step in range(20):
+    b = ids[s.batch_at(step)]
+    assert len(b) == batch and len(np.unique(s.batch_at(step))) == batch  # no image twice in a batch
     for i, j in itertools.combinations(range(batch), 2):
       same += b[i] == b[j]
       total += 1
@@ -38,7 +38,7 @@ def test_small_identities_dropped_or_error():
   ids = _ids([10] * 8 + [3, 2])
   s = sampling.IdentitySampler(ids, 16, 4)
   assert s.dropped == {8: 3, 9: 2} and s.num_images == 80
-  assert not set(ids[s.epoch(10).ravel()]) & {8, 9}
+  assert not set(ids[np.concatenate([s.batch_at(i) for i in range(10)])]) & {8, 9}
   with pytest.raises(ValueError, match="2 identities have fewer than 4 images"):
     sampling.IdentitySampler(ids, 16, 4, small_identities="error")
 

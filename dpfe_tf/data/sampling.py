@@ -67,7 +67,6 @@ class IdentitySampler:
     if len(self.identity_groups) < self.P:
       raise ValueError(f"only {len(self.identity_groups)} identities have at least {k} images; a batch "
                        f"of {self.batch_size} needs {self.P}")
-    self._rng = np.random.default_rng(self.seed)
 
   @property
   def num_images(self):
@@ -77,17 +76,9 @@ class IdentitySampler:
   def same_pair_fraction(self):
     return same_pair_fraction(self.batch_size // self.groups, self.images_per_identity)
 
-  def batch(self) -> np.ndarray:
-    return self._draw(self._rng)
-
   def batch_at(self, step: int) -> np.ndarray:
     """Batch number ``step`` of a stream that depends only on the seed (same on every worker)."""
-    return self._draw(np.random.default_rng([self.seed, int(step)]))
-
-  def _draw(self, rng) -> np.ndarray:
+    rng = np.random.default_rng([self.seed, int(step)])
     who = rng.choice(len(self.identity_groups), self.P, replace=False)
     return np.concatenate([rng.choice(self.identity_groups[g], self.images_per_identity, replace=False)
                            for g in who])
-
-  def epoch(self, steps: int) -> np.ndarray:
-    return np.stack([self.batch() for _ in range(steps)])

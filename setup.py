@@ -2,6 +2,8 @@
 
 from setuptools import find_packages, setup
 
+ATTACKS = ["dlib-bin>=19.24", "face-recognition-models>=0.3"]
+
 setup(
     name="dpfe_tf",
     version="0.1.0",
@@ -26,7 +28,9 @@ setup(
         "tensorboard>=2.20,<2.22",  # --tensorboard (the tensorflow wheel no longer pulls it in)
     ],
     extras_require={
-        "dev": ["pytest>=8", "scipy>=1.11", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6"],
+        # The real face recogniser of the strong attackers: dlib's ResNet, weights inside the package (offline).
+        "attacks": ATTACKS,
+        "dev": ["pytest>=8", "scipy>=1.11", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6", "dcor>=0.6", *ATTACKS],
     },
     entry_points={"console_scripts": ["dpfe-train=dpfe_tf.train:run"]},
 )

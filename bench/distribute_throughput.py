@@ -38,9 +38,11 @@ def worker():
   import numpy as np
   import tensorflow as tf
 
-  from dpfe_tf import distribute
-  from dpfe_tf.flags_common import parse_image_size
+  from dpfe_tf.config import parse_image_size
+  from dpfe_tf.defences import y_remover
   from dpfe_tf.models import separation
+  from dpfe_tf.models.training_model import TrainingModel
+  from dpfe_tf.training import distribute
 
   strategy = None
   if F.worker == "mirrored":
@@ -50,19 +52,18 @@ def worker():
   keras.utils.set_random_seed(0)
   split = separation.build_split(F.layer, size, 10, 1)
   groups = 1 if strategy else (F.replicas if F.devices == "cpu" else 1)
-  model = distribute.replicate(split.dpfe_training_model(margin=4.47, beta=1.0, groups=groups), strategy)
-  with distribute.scope(strategy):
-    model.compile(keras.optimizers.Adam(1e-4), keras.losses.BinaryCrossentropy(from_logits=True))
+  host = TrainingModel(split.extractor, split.predictor, y_remover.YRemover(margin=4.47, beta=1.0, groups=groups))
+  host.compile(optimizer=keras.optimizers.Adam(1e-4))
+  model = distribute.replicate(host, strategy)
   rng = np.random.default_rng(0)
   x = rng.uniform(0, 255, (F.batch_size, *size, 3)).astype("float32")
   y = rng.integers(0, 2, (F.batch_size, 1)).astype("float32")
   ids = np.repeat(np.arange(F.batch_size // F.images_per_identity), F.images_per_identity).astype("int32")
   ds = tf.data.Dataset.from_tensors(({"image": x, "identity": ids}, y)).repeat()
-  if strategy:
-    distribute.prepare(model, strategy, ds)
-  model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # trace and warm up
-  t = time.perf_counter()
-  loss = model.fit(ds, steps_per_epoch=F.steps, epochs=1, verbose=0).history["loss"][-1]
+  with distribute.scope(strategy):
+    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # trace and warm up
+    t = time.perf_counter()
+    loss = float(np.mean(model.fit(ds, steps_per_epoch=F.steps, epochs=1, verbose=0).history["loss"][-1]))
   print(f"REPLICAS {replicas} SECONDS {time.perf_counter() - t:.6f} LOSS {loss:.6f}", flush=True)
 
 

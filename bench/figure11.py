@@ -24,7 +24,7 @@ F = flags.FLAGS
 def main(_):
   import numpy as np
 
-  from dpfe_tf.flags_common import parse_image_size
+  from dpfe_tf.config import parse_image_size
   from dpfe_tf.mobile import convert, host_benchmark, table
   from dpfe_tf.models import moon
 

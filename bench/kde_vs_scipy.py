@@ -21,7 +21,8 @@ F = flags.FLAGS
 def main(_):
   from scipy.stats import gaussian_kde
 
-  from dpfe_tf.privacy import estimators, measures
+  from dpfe_tf.privacy import measures
+  from dpfe_tf.privacy.attackers import kde as estimators
 
   rng = np.random.default_rng(F.seed)
   y = rng.integers(0, F.identities, F.n)

@@ -1,7 +1,7 @@
 """Host benchmark of exported TFLite models with the LiteRT interpreter (what benchmark_model reports).
 
-    python -m dpfe_tf.export --model_dir=runs/dpfe          # writes runs/dpfe/dpfe/tflite/
-    python bench/tflite_host.py --export_dir=runs/dpfe/dpfe/tflite --threads=1
+    python -m dpfe_tf.export --model_dir=runs/demo/conv7-G          # writes runs/demo/conv7-G/dpfe/tflite/
+    python bench/tflite_host.py --export_dir=runs/demo/conv7-G/dpfe/tflite --threads=1
 
 One process per model, single thread by default. Prints init / first / warm-up / average /
 median / p90 times, memory delta and peak RSS for every file, the paper's Figure 11 table
@@ -17,7 +17,7 @@ import os
 
 from absl import app, flags
 
-flags.DEFINE_string("export_dir", "runs/dpfe/dpfe/tflite", "Folder written by dpfe_tf.export.")
+flags.DEFINE_string("export_dir", "runs/demo/conv7-G/dpfe/tflite", "Folder written by dpfe_tf.export.")
 flags.DEFINE_integer("threads", 1, "Interpreter threads.")
 flags.DEFINE_integer("warmup", 5, "Warm-up runs.")
 flags.DEFINE_integer("runs", 30, "Timed runs.")

@@ -1,54 +1,66 @@
-"""Accuracy-privacy report of trained models (the paper's Procedure 2 and Section 5).
+"""How private are trained features against every attacker (Procedure 2, Section 5).
 
-    python -m dpfe_tf.evaluate                                   # what dpfe_tf.train just wrote
-    python -m dpfe_tf.evaluate --model_dir=runs/c7 --model_dir=runs/c4 --data_dir=/celeba
+    python -m dpfe_tf.evaluate --model_dir=runs/demo/conv7-G
+    python -m dpfe_tf.evaluate --model_dir=runs/celeba-subset/conv7-G --seeds=3 --attackers=all
 
-For each model: the private features of the evaluated partition, Gaussian noise N(0, r C)
-over a grid of r, the primary accuracy of the predictor on the noisy features and the
-privacy measures of an attacker who knows the identities (log-rank privacy, rank mean/std,
-1-NN and Bayes error), with a KDE and a classifier estimate of p(y|f). Writes
-evaluation.json, evaluation.csv and PNG plots, and prints the Acc-Priv superiority verdicts.
+For each model: the private features of the evaluated partition (people never seen in training),
+noise N(0, r C) over a grid of r, the predictor's accuracy, and every attacker's log-rank privacy,
+rank statistics, top-1 and 1-NN error on the same probes, with the worst case for the defender
+named; verification AUC beside them; bootstrap intervals; Acc-Priv superiority verdicts. Writes
+evaluation.json, evaluation.csv and the figures to <model_dir>/evaluation (or --output_dir).
 """
 
 from __future__ import annotations
 
+import os
 
-from absl import app, flags
+from absl import app
+from absl import flags as absl_flags
 
-from dpfe_tf import flags_common
+from dpfe_tf import flags as dflags
 
-flags_common.quiet_tensorflow()
-
-F = flags.FLAGS
-flags.DEFINE_multi_string("model_dir", ["runs/dpfe"], "A training output dir (its simple/ and dpfe/ "
-                          "stages) or a stage dir with extractor.keras + predictor.keras. Repeatable.")
-flags.DEFINE_string("data_dir", None, "CelebA-layout folder to evaluate on (default: the models' training data).")
-flags.DEFINE_enum("split", "test", ["train", "val", "test"], "Partition of --data_dir to evaluate.")
-flags.DEFINE_string("output_dir", None, "Where the report goes (default: <first model_dir>/evaluation).")
-flags.DEFINE_list("noise", None, "Noise scales r (default: 0,.01,.05,.1,.15,.2,.3,.5,1,2.5,4,6,8).")
-flags.DEFINE_list("estimators", ["kde", "classifier"], "Estimators of p(y|f): kde, classifier.")
-flags.DEFINE_integer("min_images", 18, "The attacker keeps identities with more than this many images.")
-flags.DEFINE_float("probe_fraction", 0.1, "Fraction of the kept images that are probes.")
-flags.DEFINE_bool("rotate", False, "Rotate the gallery/probe split so every kept image is a probe once.")
-flags.DEFINE_integer("seed", 0, "Seed of the split, the noise and the classifier.")
-flags.DEFINE_integer("seeds", 1, "Train (if missing, in <model_dir>/seeds/seed_k) and evaluate Simple and DPFE "
-                     "with this many seeds, pool them, rotate the split; intervals are stratified by seed.")
-flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples of the 95% intervals.")
-flags.DEFINE_integer("limit", None, "Evaluate at most this many images.")
-flags.DEFINE_string("cache_dir", None, "Decoded-image cache.")
+dflags.evaluation()
+dflags.output_dir("Where the report goes (default: <first model_dir>/evaluation).")
+absl_flags.DEFINE_multi_string("model_dir", None, "A variant folder (<run>/<layer>-<set>: its simple/ and defence "
+                               "stages) or a stage folder (extractor.keras + predictor.keras). Repeatable.")
+absl_flags.DEFINE_string("data_dir", None, "CelebA-layout folder to evaluate on (default: the models' training data).")
+absl_flags.DEFINE_string("cache_dir", None, "Decoded-image cache.")
+absl_flags.DEFINE_integer("limit", None, "Evaluate at most this many images.")
+dflags.adopt()
+F = absl_flags.FLAGS
 
 
-def evaluate():
-  from dpfe_tf import evaluation
-  grid = [float(r) for r in F.noise] if F.noise else None
-  result = evaluation.run_evaluation(F.model_dir, F.data_dir, F.split, F.output_dir, grid, F.estimators,
-                                     F.min_images, F.probe_fraction, F.rotate, F.seed, F.limit, F.cache_dir,
-                                     F.seeds, F.bootstrap)
-  evaluation.print_report(*result)
+def configure():
+  return dflags.eval_config(F.model_dir or [_default_model_dir()], F.output_dir, F.data_dir)
+
+
+def evaluate(cfg):
+  from dpfe_tf import io_utils, reports, tables
+  from dpfe_tf.privacy import evaluation
+  out = cfg.output_dir or os.path.join(_variant_dir(cfg.model_dirs[0]), "evaluation")
+  result = evaluation.evaluate(cfg)
+  with io_utils.RunLock(out):
+    paths = reports.write_evaluation(result, out)
+  print(tables.evaluation_report(result, paths))
   return 0
 
 
-main = flags_common.cli_main(evaluate)
+def _default_model_dir():
+  """The variant the default training command writes (runs/demo/conv7-G), if it exists."""
+  from dpfe_tf import config, run_dir
+  cfg = config.TrainConfig()
+  path = run_dir.RunDir(cfg.output_dir).variant(cfg.variant).path
+  if not os.path.isdir(path):
+    raise FileNotFoundError(f"no --model_dir given and no {path}: train first (python -m dpfe_tf.train) or name a folder")
+  return path
+
+
+def _variant_dir(path):
+  from dpfe_tf import run_dir
+  return run_dir.variant_of(run_dir.stages_at(path)[0]).path
+
+
+main = dflags.cli_main(configure, evaluate)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from dpfe_tf import io_utils  # noqa: E402
 
 LABELS = {"log_rank_privacy": "log-rank privacy", "one_nn_error": "1-NN identity misclassification",
-          "rank_mean": "normalised rank mean", "bayes_error": "Bayes (KDE) identity error"}
+          "rank_mean": "normalised rank mean", "bayes_error": "identity error of the attacker's top guess",
+          "top1": "attacker's top-1 identification rate"}
 
 
 def _save(fig, path):
@@ -19,21 +20,27 @@ def _save(fig, path):
   plt.close(fig)
 
 
-def accuracy_vs_privacy(curves, measure, path, estimator="worst", title=None):
+def _reference(result, measure):
+  return {"log_rank_privacy": result.random_log_rank, "one_nn_error": 1 - 1 / result.K,
+          "bayes_error": 1 - 1 / result.K, "top1": 1 / result.K}.get(measure, result.random_rank_mean)
+
+
+def accuracy_vs_privacy(curves, measure, path, attacker="worst", title=None):
+  """Primary accuracy against a privacy measure, one line per model, one point per noise scale r."""
   fig, ax = plt.subplots(figsize=(6, 4.5))
   ref = None
   for c in curves:
-    acc, priv = c.arrays(measure, estimator)
-    ax.plot(priv, 100 * acc, "o-", ms=4, label=c.name)
-    for p, a, pt in zip(priv, acc, c.points):
+    pts = [p for p in c.points if attacker == "worst" or attacker in p.privacy]
+    acc = [100 * p.accuracy for p in pts]
+    priv = [p.value(measure, attacker) for p in pts]
+    ax.plot(priv, acc, "o-", ms=4, label=c.name)
+    for x, a, pt in zip(priv, acc, pts):
       if pt.r in (0.0, 1.0, 8.0):
-        ax.annotate(f"r={pt.r:g}", (p, 100 * a), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    first = next(iter(c.points[0].privacy.values()))
-    ref = (first.random_log_rank if measure == "log_rank_privacy" else
-           1 - 1 / first.K if measure in ("one_nn_error", "bayes_error") else first.random_rank_mean)
+        ax.annotate(f"r={pt.r:g}", (x, a), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ref = _reference(next(iter(pts[0].privacy.values())), measure)
   if ref is not None:
     ax.axvline(ref, color="grey", ls="--", lw=1, label=f"random guess ({ref:.3f})")
-  who = "worst case over estimators" if estimator == "worst" else estimator
+  who = "worst case over the attackers" if attacker == "worst" else attacker
   ax.set_xlabel(f"{LABELS[measure]} ({who})")
   ax.set_ylabel("primary accuracy (%)")
   ax.set_title(title or f"accuracy vs {LABELS[measure]}")
@@ -42,12 +49,42 @@ def accuracy_vs_privacy(curves, measure, path, estimator="worst", title=None):
   _save(fig, path)
 
 
-def rank_mean_std(curves, path, estimator="kde", title=None):
+def attackers_at_noise0(curves, path, measure="log_rank_privacy"):
+  """Each attacker's measure at the first noise level, grouped by model: who is the worst case."""
+  import numpy as np
+  names = list(dict.fromkeys(a for c in curves for a in c.points[0].privacy))
+  fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(curves) * max(1, len(names)) / 3, 4.2))
+  width = 0.8 / max(1, len(names))
+  x = np.arange(len(curves))
+  for i, a in enumerate(names):
+    vals = [c.points[0].value(measure, a) if a in c.points[0].privacy else np.nan for c in curves]
+    ax.bar(x + (i - (len(names) - 1) / 2) * width, vals, width, label=a)
+  ref = _reference(next(iter(curves[0].points[0].privacy.values())), measure)
+  ax.axhline(ref, color="grey", ls="--", lw=1, label=f"random guess ({ref:.3f})")
+  ax.set_xticks(x)
+  ax.set_xticklabels([c.name for c in curves], fontsize=8)
+  ax.set_ylabel(f"{LABELS[measure]} at r = {curves[0].points[0].r:g}")
+  ax.set_title("every attacker on the same probes (lower = more identity leaked)" if measure == "log_rank_privacy"
+               else f"every attacker: {LABELS[measure]}")
+  ax.grid(alpha=0.3, axis="y")
+  ax.legend(fontsize=7, ncol=2)
+  _save(fig, path)
+
+
+def _paper_attacker(curves):
+  """The paper's figures use its KDE attacker when it was run, else the worst case."""
+  return "kde" if all("kde" in c.points[0].privacy for c in curves) else "worst"
+
+
+def rank_mean_std(curves, path, estimator=None, title=None):
+  estimator = estimator or _paper_attacker(curves)
   fig, ax = plt.subplots(figsize=(6, 4.5))
   for c in curves:
-    acc = [100 * p.accuracy for p in c.points]
-    mean = [p.privacy[estimator].rank_mean for p in c.points]
-    std = [p.privacy[estimator].rank_std for p in c.points]
+    pts = [p for p in c.points if estimator == "worst" or estimator in p.privacy]
+    res = [p.privacy[estimator if estimator != "worst" else p.worst()[1]] for p in pts]
+    acc = [100 * p.accuracy for p in pts]
+    mean = [r.rank_mean for r in res]
+    std = [r.rank_std for r in res]
     ax.errorbar(mean, acc, xerr=std, fmt="o-", ms=4, capsize=2, label=c.name)
   ax.axvline(0.5, color="grey", ls="--", lw=1, label="random guess: 0.5 +- 0.289")
   ax.set_xlabel(f"normalised rank of the true identity, mean +- std ({estimator})")
@@ -59,13 +96,15 @@ def rank_mean_std(curves, path, estimator="kde", title=None):
   _save(fig, path)
 
 
-def rank_guarantee(curves, path, estimator="kde", title=None):
+def rank_guarantee(curves, path, estimator=None, title=None):
   """P(rank / K > t) against t at noise 0, one curve per model; random guessing gives 1 - t."""
   import numpy as np
+  estimator = estimator or _paper_attacker(curves)
   fig, ax = plt.subplots(figsize=(6, 4.5))
   t = np.linspace(0, 1, 201)
   for c in curves:
-    p = c.points[0].privacy[estimator]
+    pt = c.points[0]
+    p = pt.privacy[estimator if estimator != "worst" else pt.worst()[1]]
     r = np.asarray(p.ranks) / p.K
     ax.plot(t, [(r > x).mean() for x in t], label=f"{c.name} (r={c.points[0].r:g})")
   ax.plot(t, 1 - t, color="grey", ls="--", lw=1, label="random guess")
@@ -80,7 +119,7 @@ def rank_guarantee(curves, path, estimator="kde", title=None):
 
 
 def search(result, path):
-  """Validation accuracy vs log-rank privacy of the y-remover candidates, Simple and the choice."""
+  """Validation accuracy vs log-rank privacy of the defence weight candidates, Simple and the choice."""
   fig, ax = plt.subplots(figsize=(6, 4.5))
   s = result["simple"]
   ax.scatter([s["log_rank_privacy"]], [100 * s["accuracy"]], marker="s", color="black", label="Simple", zorder=3)
@@ -90,11 +129,12 @@ def search(result, path):
     chosen = (c["beta"], c["margin"]) == (result["chosen"]["beta"], result["chosen"]["margin"])
     ax.scatter([c["log_rank_privacy"]], [100 * c["accuracy"]], s=70 if chosen else 30,
                color="tab:red" if chosen else "tab:blue", zorder=3)
-    ax.annotate(f"b={c['beta']:g}, m={c['margin_rel']:.2g}", (c["log_rank_privacy"], 100 * c["accuracy"]),
-                fontsize=7, xytext=(3, 3), textcoords="offset points")
-  ax.set_xlabel("validation log-rank privacy (worst of KDE and classifier)")
+    label = f"b={c['beta']:g}" + ("" if c.get("margin_rel") is None else f", m={c['margin_rel']:.2g}")
+    ax.annotate(label, (c["log_rank_privacy"], 100 * c["accuracy"]), fontsize=7, xytext=(3, 3),
+                textcoords="offset points")
+  ax.set_xlabel("validation log-rank privacy (worst case over the search's attackers)")
   ax.set_ylabel("validation accuracy (%)")
-  ax.set_title("y-remover search (red: chosen; m in units of sqrt(2 dim))")
+  ax.set_title(f"{result.get('defence', 'defence')} weight search (red: chosen; m in units of sqrt(2 dim))")
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   _save(fig, path)

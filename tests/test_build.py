@@ -19,11 +19,15 @@ def _commands_in_build():
 
 
 def test_every_command_has_a_py_binary():
-  # A command is a module of dpfe_tf with an absl main.
+  # A command is a top-level module of dpfe_tf with an absl main; workers run as python -m in subprocesses.
   commands = {os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "dpfe_tf", "*.py"))
               if "app.run(main)" in open(p).read()}
-  assert commands >= {"train", "evaluate", "export", "verify"}
+  assert commands >= {"train", "evaluate", "compare", "export", "verify", "invert", "report"}
   assert commands == _commands_in_build()
+  workers = {os.path.relpath(p, os.path.join(ROOT, "dpfe_tf"))[:-3] for p in glob.glob(
+      os.path.join(ROOT, "dpfe_tf", "*", "*.py")) if 'if __name__ == "__main__"' in open(p).read()}
+  listed = set(re.findall(r'"([\w/]+)"', re.search(r"WORKERS = \[(.*?)\]", _build(), re.S).group(1)))
+  assert workers - {"mobile/parse_android"} == listed
 
 
 def test_library_and_tests_globs_cover_every_file():
@@ -50,11 +54,16 @@ def test_build_declares_setup_py_dependencies():
     setup = f.read()
   install = re.search(r"install_requires=\[(.*?)\]", setup, re.S).group(1)
   dev = re.search(r'"dev": \[(.*?)\]', setup, re.S).group(1)
+  attacks = re.search(r"ATTACKS = \[(.*?)\]", setup, re.S).group(1)
   build = _build()
-  lib = set(re.findall(r'requirement\("([^"]+)"\)', re.search(r"PY_DEPS = \[(.*?)\]", build, re.S).group(1)))
-  tests = set(re.findall(r'requirement\("([^"]+)"\)', re.search(r"TEST_DEPS = \[(.*?)\]", build, re.S).group(1)))
-  assert {d.lower() for d in lib} == _requirements(install)
-  assert {d.lower() for d in tests} == _requirements(dev)
+
+  def labels(name):
+    return {d.lower() for d in re.findall(r'requirement\("([^"]+)"\)', re.search(name + r" = \[(.*?)\]", build,
+                                                                                    re.S).group(1))}
+  assert labels("PY_DEPS") == _requirements(install)
+  assert labels("ATTACK_DEPS") == _requirements(attacks)
+  assert labels("TEST_DEPS") == _requirements(dev)
+  assert "*ATTACKS" in dev and "+ ATTACK_DEPS" in build
 
 
 def test_benchmarks_and_notebooks_are_covered():

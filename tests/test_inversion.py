@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from dpfe_tf import inversion
+from dpfe_tf.privacy.attackers import reconstruction as inversion
 from dpfe_tf.models import moon
 
 
@@ -41,16 +41,29 @@ def test_reidentification_near_perfect_for_the_image_itself_and_chance_for_noise
   assert chance.log_rank_privacy == pytest.approx(chance.random_log_rank, abs=0.12)
 
 
-def test_short_training_lowers_the_loss():
-  import keras
-  keras.utils.set_random_seed(0)
+def test_short_training_lowers_the_loss_and_a_diverging_one_is_an_error():
   imgs, _ = _faces(K=8, n=8)
-  images = np.repeat(np.repeat(imgs, 4, axis=1), 4, axis=2)[:, :32, :24].astype("float32")  # 32x24
+  images = np.repeat(np.repeat(imgs, 4, axis=1), 4, axis=2)[:, :32, :24]  # 32x24
   features = imgs.reshape(len(imgs), -1).astype("float32") / 255.0
-  d = inversion.build_decoder(features.shape[1:], (32, 24), fc_units=128, channels=64)
-  d.compile(keras.optimizers.Adam(1e-3), "mse")
-  loss = d.fit(features, images / 255.0, epochs=8, batch_size=16, verbose=0).history["loss"]
-  assert loss[-1] < 0.7 * loss[0]
+  _, history = inversion.train_decoder(features, images, (32, 24), epochs=8, batch_size=16)
+  assert history["loss"][-1] < 0.7 * history["loss"][0]
+  from dpfe_tf.training.callbacks import TrainingDiverged
+  with pytest.raises(TrainingDiverged, match="NaN"):
+    inversion.train_decoder(features, images, (32, 24), epochs=3, batch_size=16, lr=1e6)
+
+
+def test_perceptual_loss_trains_through_a_fixed_network():
+  import keras
+  imgs, _ = _faces(K=4, n=4)
+  images = np.repeat(np.repeat(imgs, 4, axis=1), 4, axis=2)[:, :32, :24]
+  inp = keras.Input((32, 24, 3))
+  net = keras.Model(inp, keras.layers.Conv2D(4, 3)(keras.layers.Rescaling(1 / 255)(inp)))
+  before = [w.copy() for w in net.get_weights()]
+  _, history = inversion.train_decoder(imgs.reshape(len(imgs), -1) / 255.0, images, (32, 24), epochs=3,
+                                       batch_size=8, perceptual=net)
+  assert np.isfinite(history["loss"]).all()
+  for a, b in zip(net.get_weights(), before):
+    np.testing.assert_array_equal(a, b)  # the feature network stays fixed
 
 
 def test_psnr_ssim_of_identical_and_noisy_images():

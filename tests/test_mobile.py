@@ -83,7 +83,9 @@ def test_trunk_and_full_rebuilds_copy_every_weight():
 
 def test_model_card_hash(exported, tmp_path):
   path = exported["int8"]
-  c = card.make_card(path, "extractor", "int8", "conv6_1", SIZE, ["Male"], 4)
+  c = card.make_card(path, "extractor", "int8", "conv6_1", SIZE, attributes=["Male"], feature_dim=4,
+                     extractor_id="0123456789ab")
+  assert c["extractor_id"] == "0123456789ab"
   assert c["quantization"]["input"]["dtype"] == "int8" and "pixel" in c["input"]["scaling"]
   assert c["sha256"] == runtime.sha256(open(path, "rb").read())
   copy = str(tmp_path / "copy.tflite")

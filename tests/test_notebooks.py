@@ -6,6 +6,7 @@ unset and the notebook runs its real setting.
 
 import json
 import os
+import re
 
 import nbformat
 import pytest
@@ -53,11 +54,11 @@ def test_quickstart(tiny_faces, tmp_path, monkeypatch):
   out = str(tmp_path / "run")
   book = execute("quickstart.ipynb", tiny_faces, out, tmp_path, monkeypatch)
   text = text_of(book)
-  assert "dpfe      G" in text and "log_rank_privacy:" in text
+  assert re.search(r"^dpfe +G ", text, re.M) and "log rank privacy:" in text and "worst attacker" in text
   assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
              for c in book.cells for o in c.get("outputs", []))
-  assert os.path.isfile(os.path.join(out, "evaluation", "evaluation.json"))
-  assert os.path.isfile(os.path.join(out, "dpfe", "tflite", "extractor_conv7_int8.tflite"))
+  assert os.path.isfile(os.path.join(out, "conv7-G", "evaluation", "evaluation.json"))
+  assert os.path.isfile(os.path.join(out, "conv7-G", "dpfe", "tflite", "extractor_conv7_int8.tflite"))
   assert "int8 input (1, 32, 26, 3)" in text
 
 
@@ -68,7 +69,7 @@ def test_celeba(tiny_faces, tmp_path, monkeypatch):
   with open(os.path.join(out, "conv7-G", "evaluation", "evaluation.json")) as f:
     ev = json.load(f)
   assert ev["rotated"] and [c["name"] for c in ev["curves"]] == ["simple", "dpfe"]
-  assert "| conv7-G | dpfe |" in text and "log rank privacy:" in text
+  assert "| conv7-G | dpfe |" in text and "log rank privacy:" in text and "| conv7-G (evaluation) | dpfe |" in text
 
 
 def test_mobile(tiny_faces, tmp_path, monkeypatch):

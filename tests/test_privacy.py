@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 from scipy.stats import gaussian_kde
 
-from dpfe_tf import noise
-from dpfe_tf.privacy import estimators, measures, tradeoff
+from dpfe_tf.privacy import attackers, measures, noise, tradeoff
+from dpfe_tf.privacy.attackers import kde as estimators
+from dpfe_tf.privacy.attackers.base import AttackData
+
+
+def _pooled(f, y, name, min_images=18, rotate=True, seed=0):
+  data = AttackData(np.asarray(f), np.asarray(y), seed)
+  return measures.pooled(attackers.make(name), data, measures.splits(y, min_images, seed=seed, rotate=rotate))
 
 
 def _blobs(K=20, n=40, d=10, spread=1.0, seed=0):
@@ -26,20 +32,20 @@ def test_kde_matches_scipy_gaussian_kde():
   assert fit.fallback == []
 
 
-def test_lrp_is_zero_when_identity_is_always_recovered():
+@pytest.mark.parametrize("name", ["kde", "lda", "classifier"])
+def test_lrp_is_zero_when_identity_is_always_recovered(name):
   f, y = _blobs(K=10, n=30, spread=100.0)
-  split = measures.attacker_split(y, min_images=18)
-  for est in ("kde", "classifier"):
-    r = measures.privacy(f, y, split, est)
-    assert r.log_rank_privacy == pytest.approx(0.0, abs=1e-9), est
-    assert r.one_nn_error == 0.0 and r.bayes_error == 0.0 and r.K == 10
+  r = _pooled(f, y, name, rotate=False)
+  assert r.log_rank_privacy == pytest.approx(0.0, abs=1e-9), name
+  assert r.one_nn_error == 0.0 and r.top1 == 1.0 and r.K == 10 and r.attacker == name
 
 
-def test_independent_features_match_the_random_guess_reference():
+@pytest.mark.parametrize("name", ["kde", "lda", "classifier"])
+def test_independent_features_match_the_random_guess_reference(name):
   rng = np.random.default_rng(1)
   _, y = _blobs(K=20, n=40)
   f = rng.normal(size=(len(y), 10))
-  r = measures.pooled_privacy(f, y, "kde", rotate=True)  # 800 probes
+  r = _pooled(f, y, name)  # 800 probes
   assert r.n_probe == 800 and r.K == 20
   # Sampling error of the mean log-rank over 800 probes is about 0.01 here.
   assert r.log_rank_privacy == pytest.approx(r.random_log_rank, abs=0.04)
@@ -88,13 +94,13 @@ def test_bad_input_is_an_error():
   bad = f.copy()
   bad[5, 2] = np.nan
   with pytest.raises(ValueError, match="1 of 60 features contain NaN or inf .first at row 5"):
-    measures.privacy(bad, y, split)
+    measures.identify(attackers.make("kde"), AttackData(bad, y), split)
   with pytest.raises(ValueError, match="60 features but 59 identities"):
-    measures.privacy(f, y[:-1], split)
+    measures.identify(attackers.make("kde"), AttackData(f, y[:-1]), split)
   with pytest.raises(ValueError, match="fewer than 2 identities have more than 18 images"):
     measures.attacker_split(np.repeat([1, 2, 3], [30, 10, 10]))
-  with pytest.raises(ValueError, match="unknown estimator"):
-    measures.privacy(f, y, split, "svm")
+  with pytest.raises(ValueError, match="unknown attacker"):
+    attackers.make("svm")
 
 
 def test_singular_covariance_uses_the_documented_fallback():
@@ -127,6 +133,10 @@ def _curve(name, acc, priv):
   return tradeoff.Curve(name, pts, ["Male"], 10, {})
 
 
+def _settings(grid, rotate=False, min_images=18):
+  return tradeoff.CurveSettings(grid, min_images, 0.1, 0, rotate)
+
+
 def test_superiority_on_hand_made_curves():
   a = _curve("dpfe", [0.95, 0.9, 0.8, 0.7], [0.3, 0.4, 0.55, 0.7])
   b = _curve("simple", [0.96, 0.9, 0.8, 0.6], [0.1, 0.3, 0.5, 0.65])
@@ -143,8 +153,8 @@ def test_superiority_on_hand_made_curves():
 def test_tradeoff_curve_end_to_end_on_arrays():
   f, y = _blobs(K=6, n=30, spread=3.0)
   labels = (f[:, :1] > 0).astype(float)
-  curve = tradeoff.tradeoff_curve("m", f, y, labels, ["Male"], lambda x: x[:, :1],
-                                  noise_grid=(0.0, 1.0, 8.0), estimator_names=("kde",))
+  model = tradeoff.ModelData("m", f, y, labels, ("Male",), lambda x: x[:, :1])
+  curve = tradeoff.tradeoff_curve(model, [attackers.make("kde")], _settings((0.0, 1.0, 8.0)))
   acc, lrp = curve.arrays()
   assert acc[0] == 1.0 and acc[0] > acc[-1]
   assert lrp[0] < lrp[-1] and math.isfinite(lrp[-1])
@@ -170,11 +180,12 @@ def test_paired_gap_interval_excludes_zero_only_for_a_real_gap():
   from dpfe_tf.privacy import intervals
   f, y = _blobs(K=8, n=30, spread=2.0)
   labels = (f[:, :1] > 0).astype(float)
-  kw = dict(noise_grid=(0.0, 1.0), estimator_names=("kde",), rotate=True)
-  base = tradeoff.tradeoff_curve("simple", f, y, labels, ["Male"], lambda x: x[:, :1], **kw)
+  base = tradeoff.tradeoff_curve(tradeoff.ModelData("simple", f, y, labels, ("Male",), lambda x: x[:, :1]),
+                                 [attackers.make("kde")], _settings((0.0, 1.0), rotate=True))
   rng = np.random.default_rng(5)
   blurred = f + rng.normal(size=f.shape) * 3.0  # same images, identity much harder to recover
-  priv = tradeoff.tradeoff_curve("dpfe", blurred, y, labels, ["Male"], lambda x: f[:, :1], **kw)
+  priv = tradeoff.tradeoff_curve(tradeoff.ModelData("dpfe", blurred, y, labels, ("Male",), lambda x: f[:, :1]),
+                                 [attackers.make("kde")], _settings((0.0, 1.0), rotate=True))
   g = intervals.gap_intervals(priv, base, n_boot=300)
   assert g["first_point_log_rank_gap"] > 0 and g["first_point_excludes_zero"]
   same = intervals.gap_intervals(base, base, n_boot=300)

@@ -1,4 +1,5 @@
-"""End-to-end runs of ``python -m dpfe_tf.train`` on small settings, and its failure modes."""
+"""The commands end to end on small settings, as a user runs them: train, evaluate, compare,
+export + verify, invert, report; and what happens when a run is interrupted or diverges."""
 
 import json
 import os
@@ -8,10 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import CELEBA_SUBSET, needs_celeba_subset
+from dpfe_tf import config, run_dir
+from dpfe_tf.training import callbacks, stages
 from helpers import run_module, run_train
-from dpfe_tf import callbacks, training
 
 SMALL = ["--image_size=32x26", "--batch_size=16", "--images_per_identity=4", "--pca_samples=64"]
+FAST = ["--attackers=kde,lda,verification", "--bootstrap=200"]
 
 
 @pytest.fixture(scope="module")
@@ -19,94 +22,101 @@ def small_run(tiny_faces, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("run"))
   cache = str(tmp_path_factory.mktemp("cache"))
   proc = run_train([f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=2",
-                    "--layer=conv6_1", "--attributes=GA", "--min_images=5"], cache)
-  return out, cache, proc
+                    "--layer=conv6_1", "--attributes=GA", "--min_images=5", "--noise=0,1,8", *FAST], cache)
+  return out, os.path.join(out, "conv6_1-GA"), cache, proc
 
 
 def test_three_stages_write_models_and_metrics(small_run):
-  out, _, proc = small_run
-  for stage in ("original", "simple", "dpfe"):
-    m = json.load(open(os.path.join(out, stage, "metrics.json")))
+  out, variant, _, proc = small_run
+  stage_dirs = {"original": os.path.join(out, "original"), "simple": os.path.join(variant, "simple"),
+                "dpfe": os.path.join(variant, "dpfe")}
+  for stage, d in stage_dirs.items():
+    m = json.load(open(os.path.join(d, "metrics.json")))
     assert m["set"]["attributes"] == ["Male", "Young"]
     assert 0.0 <= m["set"]["mean_accuracy"] <= 1.0 and m["set"]["num_images"] == 40
-    assert len(json.load(open(os.path.join(out, stage, "history.json")))["loss"]) == 2
-    assert not os.path.exists(os.path.join(out, stage, "checkpoint"))
+    assert len(json.load(open(os.path.join(d, "history.json")))["loss"]) == 2
+    assert not os.path.exists(os.path.join(d, "checkpoint"))
+    ident = json.load(open(os.path.join(d, "config.json")))["identity"]
+    assert ident["epochs"] == 2 and ident.get("simple", ident)["batch_size"] == 16  # what the weights depend on
   assert len(json.load(open(os.path.join(out, "original", "metrics.json")))["all"]["accuracy"]) == 40
-  for stage in ("simple", "dpfe"):
-    for part in ("extractor", "predictor", "full"):
-      assert os.path.isfile(os.path.join(out, stage, f"{part}.keras"))
-  dpfe = json.load(open(os.path.join(out, "dpfe", "metrics.json")))
-  assert dpfe["y_remover"]["images_per_identity"] == 4 and dpfe["y_remover"]["same_pair_fraction"] == pytest.approx(0.2)
-  assert "y_remover" in json.load(open(os.path.join(out, "dpfe", "history.json")))
+  for part in ("extractor", "predictor", "full"):
+    assert os.path.isfile(os.path.join(variant, "dpfe", f"{part}.keras"))
+  dpfe = json.load(open(os.path.join(variant, "dpfe", "metrics.json")))
+  assert dpfe["defence"]["images_per_identity"] == 4 and dpfe["defence"]["same_pair_fraction"] == pytest.approx(0.2)
+  assert dpfe["defence"]["beta"] == 1.0 and dpfe["defence"]["margin"] == pytest.approx(np.sqrt(20))
+  assert "y_remover" in json.load(open(os.path.join(variant, "dpfe", "history.json")))
   summary = proc.stdout.split("Summary")[1]
-  assert "dpfe" in summary and "random-guess LRP" in summary
-  rows = json.load(open(os.path.join(out, "summary.json")))["rows"]
+  assert "dpfe" in summary and "worst attacker" in summary
+  rows = json.load(open(os.path.join(variant, "summary.json")))["rows"]
   assert [r["stage"] for r in rows] == ["original", "original", "simple", "dpfe"]
-  assert all(0 <= r["log_rank_privacy"] <= 1 for r in rows[2:])
-  assert os.path.isfile(os.path.join(out, "evaluation", "accuracy_vs_log_rank_privacy.png"))
+  assert all(0 <= r["log_rank_privacy"] <= 1 and r["attacker"] in ("kde", "lda") for r in rows[2:])
+  assert os.path.isfile(os.path.join(variant, "evaluation", "accuracy_vs_log_rank_privacy.png"))
 
 
-def test_saved_halves_compose_to_the_full_model(small_run):
-  out, _, _ = small_run
-  ext = training.load_model(os.path.join(out, "dpfe", "extractor.keras"))
-  pred = training.load_model(os.path.join(out, "dpfe", "predictor.keras"))
-  full = training.load_model(os.path.join(out, "dpfe", "full.keras"))
-  assert ext.output_shape == (None, 10) and pred.output_shape == (None, 2)
+def test_saved_halves_compose_and_carry_their_pairing_id(small_run):
+  _, variant, _, _ = small_run
+  stage = run_dir.Variant(variant).stage("dpfe")
+  halves = stage.halves()
+  full = stage.load("full")
+  assert halves.extractor.output_shape == (None, 10) and halves.predictor.output_shape == (None, 2)
   x = np.random.default_rng(0).uniform(0, 255, (3, 32, 26, 3)).astype("float32")
-  np.testing.assert_allclose(pred(ext(x)), full(x), rtol=1e-5, atol=1e-5)
-  # No Lambda layers anywhere: the files load in safe mode and cannot run code.
-  assert not any(l.__class__.__name__ == "Lambda" for m in (ext, pred) for l in m.layers)
+  np.testing.assert_allclose(halves.predictor(halves.extractor(x)), full(x), rtol=1e-5, atol=1e-5)
+  assert not any(l.__class__.__name__ == "Lambda" for m in halves.__dict__.values() for l in m.layers)
+  simple = run_dir.Variant(variant).stage("simple").halves()
+  from dpfe_tf.models import separation
+  with pytest.raises(ValueError, match="different trainings"):
+    separation.check_pair(separation.pair_id(halves.extractor), simple.predictor, "here")
 
 
 def test_finished_stages_are_reused(small_run, tiny_faces):
-  out, cache, _ = small_run
-  before = os.path.getmtime(os.path.join(out, "dpfe", "full.keras"))
+  out, variant, cache, _ = small_run
+  before = os.path.getmtime(os.path.join(variant, "dpfe", "full.keras"))
   proc = run_train([f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=2",
                     "--layer=conv6_1", "--attributes=GA", "--noevaluate"], cache)
   assert proc.stdout.count("already trained") == 3
-  assert os.path.getmtime(os.path.join(out, "dpfe", "full.keras")) == before
+  assert os.path.getmtime(os.path.join(variant, "dpfe", "full.keras")) == before
 
 
-def test_missing_data_dir(tmp_path):
-  proc = run_train([f"--data_dir={tmp_path}/none", f"--output_dir={tmp_path}/out"], str(tmp_path), check=False)
-  assert proc.returncode == 2 and "data dir not found" in proc.stderr
+def test_another_layer_reuses_the_original_moon(small_run, tiny_faces):
+  out, _, cache, _ = small_run
+  proc = run_train([f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=2", "--layer=conv7",
+                    "--attributes=GA", "--defence=simple", "--noevaluate"], cache)
+  assert "== original: already trained" in proc.stdout
+  assert os.path.isfile(os.path.join(out, "conv7-GA", "simple", "extractor.keras"))
 
 
-def test_other_runs_artifacts_are_refused(small_run, tiny_faces):
-  out, cache, _ = small_run
-  proc = run_train([f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=1",
-                    "--layer=conv7", "--attributes=GA", "--stage=simple"], cache, check=False)
-  assert proc.returncode == 2
-  assert "another run's simple stage" in proc.stderr and "layer: saved 'conv6_1', now 'conv7'" in proc.stderr
+def test_another_configuration_is_refused_and_overwrite_moves_it_aside(small_run, tiny_faces, tmp_path):
+  out, variant, cache, _ = small_run
+  args = [f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=2", "--layer=conv6_1",
+          "--attributes=GA", "--stage=defence", "--beta=0.5", "--noevaluate"]
+  proc = run_train(args, cache, check=False)
+  assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+  assert "another configuration's dpfe stage" in proc.stderr and "beta: saved 1.0, now 0.5" in proc.stderr
 
 
-def test_bad_flags_have_clear_errors(tiny_faces, tmp_path):
-  proc = run_train(["--layer=conv9", f"--output_dir={tmp_path}"], str(tmp_path), check=False)
-  assert proc.returncode != 0 and "conv4_2" in proc.stderr
-  proc = run_train(["--attributes=Male,Beard", f"--data_dir={tiny_faces}", f"--output_dir={tmp_path}"],
-                   str(tmp_path), check=False)
-  assert proc.returncode == 2 and "unknown attribute 'Beard'" in proc.stderr
+def test_interrupted_stage_resumes_from_its_checkpoint(tiny_faces, tmp_path, cache_dir, monkeypatch):
+  cfg = config.TrainConfig(output_dir=str(tmp_path / "r"), data=config.DataConfig(tiny_faces, (32, 26)),
+                           batch_size=16, epochs_original=2, steps_per_epoch=2, verbose=0)
+  real = callbacks.EpochCheckpoint.on_epoch_end
+
+  def killed_after_epoch_one(self, epoch, logs=None):
+    real(self, epoch, logs)
+    raise KeyboardInterrupt
+  monkeypatch.setattr(callbacks.EpochCheckpoint, "on_epoch_end", killed_after_epoch_one)
+  with pytest.raises(KeyboardInterrupt):
+    stages.run(cfg, ("original",))
+  stage = run_dir.RunDir(cfg.output_dir).original
+  state, model = callbacks.latest(stage.checkpoint_dir)
+  assert state["epochs_done"] == 1 and os.path.isfile(model) and not stage.done
+  first = state["history"]["loss"][0]
+  monkeypatch.setattr(callbacks.EpochCheckpoint, "on_epoch_end", real)
+  stages.run(cfg, ("original",))
+  hist = stage.history()
+  assert len(hist["loss"]) == 2 and hist["loss"][0] == first  # epoch 1 from the checkpoint, epoch 2 new
+  assert stage.done and not os.path.exists(stage.checkpoint_dir)
 
 
-def test_interrupted_stage_resumes_from_checkpoint(tiny_faces, tmp_path, cache_dir):
-  cfg = training.TrainConfig(output_dir=str(tmp_path / "r"), data_dir=tiny_faces, image_size=(32, 26),
-                             batch_size=16, epochs_original=1, steps_per_epoch=2, verbose=0)
-  training.run(cfg, ("original",))
-  # Make it look as if a 2-epoch run had been killed after epoch 1: a checkpoint, no result.
-  d = training.stage_dir(cfg, "original")
-  os.makedirs(os.path.join(d, "checkpoint"))
-  os.replace(os.path.join(d, "model.keras"), os.path.join(d, "checkpoint", callbacks.CHECKPOINT_MODEL))
-  with open(os.path.join(d, "checkpoint", callbacks.CHECKPOINT_STATE), "w") as f:
-    json.dump({"epochs_done": 1, "history": {"loss": [0.7]}}, f)
-  os.remove(os.path.join(d, "metrics.json"))
-  cfg.epochs_original = 2
-  training.run(cfg, ("original",))
-  hist = json.load(open(os.path.join(d, "history.json")))
-  assert len(hist["loss"]) == 2 and hist["loss"][0] == 0.7  # epoch 1 from the checkpoint, epoch 2 new
-  assert os.path.isfile(os.path.join(d, "metrics.json")) and not os.path.exists(os.path.join(d, "checkpoint"))
-
-
-def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
+def test_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path):
   inp = keras.Input((3,))
   model = keras.Model(inp, keras.layers.Dense(1)(inp))
   model.compile(optimizer="sgd", loss="mse")
@@ -119,7 +129,7 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
   y[20:] = np.nan
   model.fit(x, y, epochs=2, initial_epoch=1, batch_size=8, callbacks=[guard, ck], verbose=0, shuffle=False)
   assert guard.where == (2, 3)
-  state, path = callbacks.EpochCheckpoint.load_state(str(tmp_path))
+  state, path = callbacks.latest(str(tmp_path))
   assert state["epochs_done"] == 1
   for a, b in zip(keras.saving.load_model(path).get_weights(), good):
     np.testing.assert_array_equal(a, b)
@@ -130,32 +140,37 @@ def run_evaluate(args, cache_dir, check=True):
 
 
 def test_evaluate_cli_writes_report(small_run, tmp_path):
-  out, cache, _ = small_run
+  _, variant, cache, _ = small_run
   rep = str(tmp_path / "report")
-  proc = run_evaluate([f"--model_dir={out}", f"--output_dir={rep}", "--min_images=5", "--noise=0,1,8",
-                       "--estimators=kde", "--rotate"], cache)
+  proc = run_evaluate([f"--model_dir={variant}", f"--output_dir={rep}", "--min_images=5", "--noise=0,1,8",
+                       "--attackers=kde,lda,classifier,verification", "--bootstrap=200"], cache)
   ev = json.load(open(os.path.join(rep, "evaluation.json")))
   assert [c["name"] for c in ev["curves"]] == ["simple", "dpfe"] and ev["images"] == 40
   pts = ev["curves"][0]["points"]
   assert [p["r"] for p in pts] == [0.0, 1.0, 8.0]
+  assert set(pts[0]["privacy"]) == {"kde", "lda", "classifier"} and "verification" in pts[0]
   assert pts[0]["privacy"]["kde"]["n_probe"] == 40 and pts[0]["privacy"]["kde"]["K"] == 4  # rotated
+  w = pts[0]["worst"]
+  assert w["log_rank_privacy"] == min(p["log_rank_privacy"] for p in pts[0]["privacy"].values())
+  assert pts[0]["privacy"][w["attacker"]]["log_rank_privacy"] == w["log_rank_privacy"]
   assert len(ev["superiority"]) == 2  # log-rank and 1-NN, simple vs dpfe
   for v in ev["superiority"]:
-    assert f"{v['measure']}: {v['verdict']}" in proc.stdout
-  assert len(open(os.path.join(rep, "evaluation.csv")).read().splitlines()) == 1 + 2 * 3
-  for png in ("accuracy_vs_log_rank_privacy.png", "accuracy_vs_1nn_privacy.png", "rank_mean_std.png",
-              "rank_guarantee.png"):
+    assert v["verdict"] in proc.stdout
+  rows = open(os.path.join(rep, "evaluation.csv")).read().splitlines()
+  assert len(rows) == 1 + 2 * 3 * 4  # models x noise levels x (3 attackers + verification)
+  for png in ("accuracy_vs_log_rank_privacy.png", "attackers_at_noise0.png", "rank_guarantee.png"):
     assert open(os.path.join(rep, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_evaluate_with_seeds_pools_and_reports_intervals(small_run, tmp_path):
-  out, cache, _ = small_run
+  _, variant, cache, _ = small_run
   rep = str(tmp_path / "seeds")
-  proc = run_evaluate([f"--model_dir={out}", f"--output_dir={rep}", "--seeds=2", "--min_images=5",
-                       "--noise=0,4", "--estimators=kde", "--bootstrap=200"], cache)
-  assert os.path.isfile(os.path.join(out, "seeds", "seed_1", "dpfe", "extractor.keras"))
-  seed1 = json.load(open(os.path.join(out, "seeds", "seed_1", "dpfe", "config.json")))["config"]
-  assert seed1["seed"] == 1 and seed1["layer"] == "conv6_1"
+  proc = run_evaluate([f"--model_dir={variant}", f"--output_dir={rep}", "--seeds=2", "--min_images=5",
+                       "--noise=0,4", "--attackers=kde", "--bootstrap=200"], cache)
+  seed1 = os.path.join(variant, "seeds", "seed_1", "dpfe")
+  assert os.path.isfile(os.path.join(seed1, "extractor.keras"))
+  c1 = json.load(open(os.path.join(seed1, "config.json")))["config"]
+  assert c1["seed"] == 1 and c1["layer"] == "conv6_1" and c1["defence"]["beta"] == 1.0
   ev = json.load(open(os.path.join(rep, "evaluation.json")))
   assert ev["seeds"] == 2 and ev["rotated"]
   p0 = ev["curves"][1]["points"][0]
@@ -168,29 +183,57 @@ def test_evaluate_with_seeds_pools_and_reports_intervals(small_run, tmp_path):
 
 
 def test_evaluate_cli_errors(small_run, tmp_path):
-  out, cache, _ = small_run
+  _, variant, cache, _ = small_run
   proc = run_evaluate([f"--model_dir={tmp_path}"], cache, check=False)
-  assert proc.returncode == 2 and "no extractor.keras" in proc.stderr
-  proc = run_evaluate([f"--model_dir={out}", "--min_images=50"], cache, check=False)
+  assert proc.returncode == 2 and "no trained extractor.keras" in proc.stderr
+  proc = run_evaluate([f"--model_dir={variant}", "--min_images=50"], cache, check=False)
   assert proc.returncode == 2 and "fewer than 2 identities have more than 50 images" in proc.stderr
+  proc = run_evaluate([f"--model_dir={variant}", "--attackers=kde,telepathy"], cache, check=False)
+  assert proc.returncode == 2 and "unknown attacker(s) telepathy" in proc.stderr
 
 
-def test_export_with_qat_and_verify(small_run, tiny_faces, tmp_path):
-  out, cache, _ = small_run
+def test_compare_cli_end_to_end(small_run, tiny_faces, tmp_path):
+  out, variant, cache, _ = small_run
+  proc = run_module("compare", [f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=2",
+                                "--layer=conv6_1", "--attributes=GA", "--min_images=5", "--noise=0,4",
+                                "--defences=simple,dpfe,adversarial,nopeek", "--epochs_defence=2", *FAST], cache)
+  comp = json.load(open(os.path.join(variant, "compare", "compare.json")))
+  assert [c["name"] for c in comp["curves"]] == ["simple", "dpfe", "adversarial", "nopeek"]
+  against = {(v["a"], v["b"]) for v in comp["superiority"] if v["measure"] == "log_rank_privacy"}
+  assert against == {("simple", "dpfe"), ("adversarial", "dpfe"), ("nopeek", "dpfe")}
+  assert os.path.isfile(os.path.join(variant, "adversarial", "extractor.keras"))
+  assert "identity_loss" in json.load(open(os.path.join(variant, "adversarial", "history.json")))
+  assert "distance_correlation" in json.load(open(os.path.join(variant, "nopeek", "history.json")))
+  assert "| conv6_1-GA | nopeek |" in proc.stdout
+  assert os.path.isfile(os.path.join(variant, "compare", "accuracy_vs_log_rank_privacy.png"))
+  proc = run_module("compare", [f"--data_dir={tiny_faces}", f"--output_dir={out}", "--defences=simple,pca"],
+                    cache, check=False)
+  assert proc.returncode == 2 and "unknown defence 'pca'; choose one of simple, dpfe, adversarial, nopeek" in proc.stderr
+
+
+@pytest.mark.parametrize("defence", ["dpfe", "adversarial", "nopeek"])
+def test_export_and_verify_every_defences_extractor(small_run, tiny_faces, tmp_path, defence):
+  _, variant, cache, _ = small_run
+  if not os.path.isfile(os.path.join(variant, defence, "extractor.keras")):
+    pytest.skip("trained by test_compare_cli_end_to_end")
   exp = str(tmp_path / "tflite")
-  proc = run_module("export", [f"--model_dir={out}", f"--output_dir={exp}", "--forms=float32,int8", "--qat",
-                               "--qat_steps=5", "--min_images=5", "--representative=16"], cache)
+  qat = ["--qat", "--qat_steps=5"] if defence == "dpfe" else []
+  proc = run_module("export", [f"--model_dir={variant}", f"--stage={defence}", f"--output_dir={exp}",
+                               "--forms=float32,int8", *qat, "--min_images=5", "--representative=16",
+                               f"--trunks={'true' if defence == 'dpfe' else 'false'}"], cache)
   s = json.load(open(os.path.join(exp, "export.json")))
-  assert set(s["extractor"]) == {"float32", "int8", "qat_int8"}
+  assert set(s["extractor"]) == ({"float32", "int8", "qat_int8"} if qat else {"float32", "int8"})
   assert s["extractor"]["float32"]["max_abs_feature_diff"] < 1e-3
   assert s["extractor"]["int8"]["size_vs_float32"] < 0.5
-  assert set(s["trunks"]) == {"conv4_2", "conv5_1", "conv6_1", "conv7"} and set(s["full"]) == {"float32", "int8"}
-  c = json.load(open(os.path.join(exp, "extractor_conv6_1_qat_int8.json")))
+  if qat:
+    assert set(s["trunks"]) == {"conv4_2", "conv5_1", "conv6_1", "conv7"} and set(s["full"]) == {"float32", "int8"}
+    assert "qat_int8" in proc.stdout
+  c = json.load(open(os.path.join(exp, "extractor_conv6_1_int8.json")))
   assert c["quantization"]["input"]["dtype"] == "int8" and c["parity"]["images"] == 40 and len(c["sha256"]) == 64
-  assert "float32" in proc.stdout and "qat_int8" in proc.stdout
+  assert c["extractor_id"] == s["extractor_id"]
   tfl = os.path.join(exp, "extractor_conv6_1_int8.tflite")
   args = [f"--data_dir={tiny_faces}", "--split=test", "--min_images=5",
-          f"--predictor={out}/dpfe/predictor.keras", "--estimators=kde"]
+          f"--predictor={variant}/{defence}/predictor.keras", "--attackers=kde,lda"]
   rep = str(tmp_path / "verify.json")
   proc = run_module("verify", [f"--extractor={tfl}", f"--output={rep}", *args], cache)
   r = json.load(open(rep))
@@ -202,20 +245,31 @@ def test_export_with_qat_and_verify(small_run, tiny_faces, tmp_path):
   open(tampered, "wb").write(data)
   proc = run_module("verify", [f"--extractor={tampered}", f"--card={tfl[:-7]}.json", *args], cache, check=False)
   assert proc.returncode == 1 and "DOES NOT MATCH" in proc.stdout
+  other = "simple"
+  proc = run_module("verify", [f"--extractor={tfl}", *args[:-2], f"--predictor={variant}/{other}/predictor.keras"],
+                    cache, check=False)
+  assert proc.returncode == 2 and "different trainings" in proc.stderr
 
 
 def test_invert_cli(small_run, tmp_path):
-  out, cache, _ = small_run
+  _, variant, cache, _ = small_run
   rep = str(tmp_path / "inv")
-  proc = run_module("invert", [f"--model_dir={out}", "--source=original,dpfe", "--epochs=1",
-                               f"--output_dir={rep}", "--grid_images=4"], cache)
+  proc = run_module("invert", [f"--model_dir={variant}", "--source=original,dpfe", "--epochs=1",
+                               f"--output_dir={rep}", "--grid_images=4", "--noface_recogniser"], cache)
   inv = json.load(open(os.path.join(rep, "inversion.json")))
   assert [r["source"] for r in inv["results"]] == ["original", "dpfe"]
   assert inv["results"][0]["sent_shape"] == [6, 6, 64] and inv["results"][1]["sent_shape"] == [10]
-  assert inv["results"][1]["reidentification"]["n_probe"] == 40
-  assert proc.stdout.count("re-identification from") == 3  # two sources and the real-photo ceiling
-  assert inv["real_photos"]["n_probe"] == 40
+  assert inv["results"][1]["reidentification"]["moon"]["n_probe"] == 40
+  assert proc.stdout.count("re-identification (moon) from") == 3  # two sources and the real-photo ceiling
+  assert inv["real_photos"]["moon"]["n_probe"] == 40
   assert open(os.path.join(rep, "reconstructions.png"), "rb").read(4) == b"\x89PNG"
+
+
+def test_report_cli_prints_every_table(small_run):
+  out, variant, cache, _ = small_run
+  proc = run_module("report", [out], cache)
+  assert "| conv6_1-GA | dpfe | conv6_1 | GA |" in proc.stdout
+  assert "| conv6_1-GA (evaluation) | simple |" in proc.stdout
 
 
 @needs_celeba_subset
@@ -224,6 +278,6 @@ def test_train_on_celeba_subset(tmp_path, cache_dir):
   run_train([f"--data_dir={CELEBA_SUBSET}", f"--output_dir={out}", "--image_size=54x44",
              "--batch_size=32", "--images_per_identity=4", "--epochs=1", "--steps_per_epoch=6",
              "--pca_samples=128", "--layer=conv4_2", "--noevaluate"], cache_dir)
-  m = json.load(open(os.path.join(out, "dpfe", "metrics.json")))
+  m = json.load(open(os.path.join(out, "conv4_2-G", "dpfe", "metrics.json")))
   assert m["set"]["num_images"] == 719 and m["layer"] == "conv4_2"
-  assert m["y_remover"]["identities_left_out"] >= 1  # the subset has identities with < 4 images
+  assert m["defence"]["identities_left_out"] >= 1  # the subset has identities with < 4 images

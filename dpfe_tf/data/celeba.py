@@ -29,7 +29,7 @@ IDENTITY_FILE = "identity_CelebA.txt"
 PARTITION_FILE = "list_eval_partition.txt"
 IMAGE_DIR = "img_align_celeba"
 SPLITS = {"train": 0, "val": 1, "validation": 1, "test": 2}
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 class DataError(ValueError):
@@ -52,6 +52,7 @@ class FaceData:
   identities: np.ndarray
   filenames: list[str]
   skipped: list[str] = dataclasses.field(default_factory=list)
+  data_dir: str | None = None   # where the image files are (None: not files, e.g. TFDS)
 
   def __len__(self):
     return len(self.identities)
@@ -67,7 +68,21 @@ class FaceData:
   def subset(self, idx) -> "FaceData":
     idx = np.asarray(idx)
     return FaceData(self.images[idx], self.attributes[idx], self.identities[idx],
-                    [self.filenames[i] for i in idx])
+                    [self.filenames[i] for i in idx], data_dir=self.data_dir)
+
+  def image_paths(self) -> list[str]:
+    if self.data_dir is None:
+      raise DataError("these images do not come from files (TFDS): no original photos to read")
+    return [os.path.join(self.data_dir, IMAGE_DIR, f) for f in self.filenames]
+
+  @staticmethod
+  def concatenate(parts: list["FaceData"]) -> "FaceData":
+    dirs = {p.data_dir for p in parts}
+    return FaceData(np.concatenate([np.asarray(p.images) for p in parts]),
+                    np.concatenate([p.attributes for p in parts]),
+                    np.concatenate([p.identities for p in parts]),
+                    [f for p in parts for f in p.filenames], [f for p in parts for f in p.skipped],
+                    dirs.pop() if len(dirs) == 1 else None)
 
 
 def _lines(path):
@@ -78,6 +93,14 @@ def _lines(path):
       return f.read().splitlines()
     except UnicodeDecodeError as e:
       raise DataError(f"{path}: not a text file ({e})") from None
+
+
+def check_image_name(name: str, path, lineno) -> str:
+  """An annotation's image name must be a plain file name inside img_align_celeba/."""
+  if (name in (".", "..") or name != os.path.basename(name) or "\\" in name or "\x00" in name
+      or os.path.isabs(name)):
+    raise DataError(f"{path}:{lineno}: image name {name[:60]!r} is not a file name inside {IMAGE_DIR}/")
+  return name
 
 
 def parse_attributes(path) -> tuple[list[str], np.ndarray]:
@@ -105,7 +128,7 @@ def parse_attributes(path) -> tuple[list[str], np.ndarray]:
       raise DataError(f"{path}:{i + 3}: attribute values must be +1/-1: {line[:60]!r}") from None
     if any(x not in (1, -1) for x in v):
       raise DataError(f"{path}:{i + 3}: attribute values must be +1/-1: {line[:60]!r}")
-    files.append(parts[0])
+    files.append(check_image_name(parts[0], path, i + 3))
     values[i] = v
   if count != len(files):
     raise DataError(f"{path}:1: header says {count} images, the file lists {len(files)}")
@@ -126,6 +149,7 @@ def _parse_pairs(path, what, valid=None) -> dict[str, int]:
       raise DataError(f"{path}:{i + 1}: {what} must be an integer, got {parts[1]!r}") from None
     if valid is not None and v not in valid:
       raise DataError(f"{path}:{i + 1}: {what} must be one of {sorted(valid)}, got {v}")
+    check_image_name(parts[0], path, i + 1)
     if parts[0] in out:
       raise DataError(f"{path}:{i + 1}: {parts[0]} listed twice")
     out[parts[0]] = v
@@ -165,6 +189,8 @@ def load(data_dir, split: str, image_size, cache_dir=None, max_bad_fraction: flo
   if os.path.isdir(os.path.join(data_dir, "celeb_a")) and not os.path.isfile(
       os.path.join(data_dir, ATTR_FILE)):
     return load_tfds(data_dir, split, image_size, limit=limit)
+  if limit is not None and limit < 1:
+    raise ValueError(f"limit must be a positive number of images, got {limit}")
   ann = read_annotations(data_dir)
   keep = np.flatnonzero(ann.partitions == split_index(split))
   if limit is not None:
@@ -183,23 +209,47 @@ def load(data_dir, split: str, image_size, cache_dir=None, max_bad_fraction: flo
     logging.warning("%s: skipped", msg)
   good = np.flatnonzero(ok)
   return FaceData(images[good] if bad else images, ann.attributes[keep[good]],
-                  ann.identities[keep[good]], [files[i] for i in good], skipped=bad)
+                  ann.identities[keep[good]], [files[i] for i in good], skipped=bad,
+                  data_dir=os.path.abspath(data_dir))
+
+
+def _stats(data_dir, files) -> np.ndarray:
+  """(size, mtime in ns) of every image file; (-1, -1) for a missing one."""
+  out = np.full((len(files), 2), -1, np.int64)
+  for i, f in enumerate(files):
+    try:
+      st = os.stat(os.path.join(data_dir, IMAGE_DIR, f))
+      out[i] = (st.st_size, st.st_mtime_ns)
+    except OSError:
+      pass
+  return out
 
 
 def _decoded(data_dir, files, image_size, cache_dir):
-  """uint8 images for ``files`` and a mask of the ones that decoded; cached on disk."""
-  stat = os.stat(os.path.join(data_dir, ATTR_FILE))
-  key = hashlib.sha1(json.dumps(
-      [CACHE_VERSION, os.path.abspath(data_dir), stat.st_size, int(stat.st_mtime), image_size,
-       files]).encode()).hexdigest()[:16]
+  """uint8 images for ``files`` and a mask of the ones that decoded; cached on disk.
+
+  The cache is keyed on the folder, the size and the file list, and holds each file's size and
+  modification time: when any image changed since it was cached, everything is decoded again
+  (and the log says so).
+  """
+  key = hashlib.sha1(json.dumps([CACHE_VERSION, os.path.abspath(data_dir), image_size, files]).encode()
+                     ).hexdigest()[:16]
   base = os.path.join(cache_dir, f"celeba-{image_size[0]}x{image_size[1]}-{key}")
-  if os.path.isfile(base + ".npy") and os.path.isfile(base + ".ok.npy"):
-    return np.load(base + ".npy", mmap_mode="r"), np.load(base + ".ok.npy")
+  stats = _stats(data_dir, files)
+  paths = [base + ".npy", base + ".ok.npy", base + ".stat.npy"]
+  if all(os.path.isfile(p) for p in paths):
+    cached = np.load(paths[2])
+    if cached.shape == stats.shape and np.array_equal(cached, stats):
+      return np.load(paths[0], mmap_mode="r"), np.load(paths[1])
+    changed = [files[i] for i in np.flatnonzero((cached != stats).any(1))] if cached.shape == stats.shape else files
+    logging.warning("%d image file(s) changed since they were cached (e.g. %s): decoding %d images again",
+                    len(changed), ", ".join(changed[:3]), len(files))
   images, ok = decode_images([os.path.join(data_dir, IMAGE_DIR, f) for f in files], image_size)
   try:
     os.makedirs(cache_dir, exist_ok=True)
-    io_utils.atomic_save_npy(base + ".npy", images)
-    io_utils.atomic_save_npy(base + ".ok.npy", ok)
+    io_utils.atomic_save_npy(paths[0], images)
+    io_utils.atomic_save_npy(paths[1], ok)
+    io_utils.atomic_save_npy(paths[2], stats)  # last: marks the cache complete
   except OSError as e:
     logging.warning("could not write the image cache in %s: %s", cache_dir, e)
   return images, ok

@@ -1,15 +1,27 @@
-"""The embedded default dataset: synthetic faces written in CelebA's own layout.
+"""The embedded demo data: synthetic faces written in CelebA's own layout.
 
-A demo, not evidence. Each identity is a persistent set of visual traits (face shape,
-skin tone, eye spacing and colour, brow shape, nose length, lip thickness, hair colour
-and style, gender and age cues, background hue); each image varies expression (smiling,
-mouth open), accessories (glasses, hat), pose (shift, scale), lighting and noise. The
-labelled attributes follow what is drawn: some are fixed per identity (Male, Young,
-hair colour, Big_Nose, Big_Lips, Pale_Skin, Bangs...), some vary per image (Smiling,
-Mouth_Slightly_Open, Eyeglasses, Wearing_Hat). Attributes that are not drawn are -1.
+A demo that behaves like faces *for this question*, not evidence about faces (report real
+figures on CelebA). Built so that identity is recoverable but not trivially, as on real photos:
 
-The folder is generated once (deterministic in the seed) and then read by the same
-CelebA reader as real data, so the whole pipeline runs on a machine with no data.
+- **Identity** is a point in a space of many subtle, continuous traits: face width, height and
+  jaw, skin tone, eye spacing, height and size, iris colour, brow thickness, tilt and height,
+  nose length and width, lip thickness, mouth width, hair colour, length, volume and parting,
+  cheek colour, a mole, a slight asymmetry. No trait alone names a person.
+- **Within-person variation is strong**: every image draws its own pose (shift, scale, roll and
+  a yaw that narrows one side), light (direction, intensity, colour temperature), expression
+  (smiling, mouth open), accessories (glasses, hat), background (colour and gradient), blur
+  and sensor noise. The background is never an identity trait.
+- **Some identity traits go with the primary attributes**, as in real faces: men have wider
+  faces, thicker brows, shorter hair and sometimes a beard; older people have greyer hair and
+  wrinkles; Big_Nose and Big_Lips are the top of continuous traits.
+- **Hundreds of people** (default 300, 6 to 26 images each), so identification is hard by chance.
+- Make-up, bangs and a mole show in some of a person's photos only; hair catches the light
+  differently in each.
+
+The attributes follow what is drawn: fixed per identity (Male, Young, hair colour, Big_Nose,
+Big_Lips, Pale_Skin, Bangs, beard, lipstick...) or per image (Smiling, Mouth_Slightly_Open,
+Eyeglasses, Wearing_Hat). Undrawn attributes are -1. The folder is generated once
+(deterministic in the seed) and then read by the same CelebA reader as real data.
 """
 
 from __future__ import annotations
@@ -23,131 +35,177 @@ from dpfe_tf import io_utils
 from dpfe_tf.data import celeba
 from dpfe_tf.data.attributes import CELEBA_ATTRIBUTES
 
-H, W = 218, 178
-HAIR_COLOURS = {"Black_Hair": (25, 20, 18), "Blond_Hair": (215, 180, 105),
-                "Brown_Hair": (105, 65, 35), "Gray_Hair": (165, 165, 160)}
+#: Drawn at half CelebA's aligned size (109 x 89): the drawings have no finer detail, and half the
+#: side is a quarter of the drawing time. The reader resizes to any --image_size.
+H, W = 109, 89
+HAIR_COLOURS = {"Black_Hair": (30, 24, 22), "Blond_Hair": (205, 170, 100), "Brown_Hair": (110, 70, 40),
+                "Gray_Hair": (165, 165, 160)}
 
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticSpec:
-  identities: int = 150
-  images_per_identity: int = 20
-  val_identities: int = 20
-  test_identities: int = 30
+  identities: int = 300
+  min_images: int = 6              # images per identity are drawn uniformly in [min_images, max_images]
+  max_images: int = 26
+  val_identities: int = 30
+  test_identities: int = 50
   seed: int = 0
-  version: int = 1
+  version: int = 3
+  identity_strength: float = 0.35  # scales how far apart people are (calibration knob)
 
   @property
   def name(self):
-    return (f"synthetic-faces-v{self.version}-{self.identities}x{self.images_per_identity}"
-            f"-v{self.val_identities}-t{self.test_identities}-s{self.seed}")
+    return (f"synthetic-faces-v{self.version}-{self.identities}x{self.min_images}-{self.max_images}"
+            f"-v{self.val_identities}-t{self.test_identities}-s{self.seed}"
+            + f"-k{self.identity_strength:g}")
 
 
 def default_dir(spec: SyntheticSpec = SyntheticSpec()):
   return os.path.join(celeba.default_cache_dir(), spec.name)
 
 
-def _identity_traits(rng):
-  male = rng.random() < 0.45
-  young = rng.random() < 0.7
-  hair = rng.choice(["Black_Hair", "Blond_Hair", "Brown_Hair"]) if young or rng.random() < 0.3 \
-      else "Gray_Hair"
-  pale = rng.random() < 0.2
-  skin = np.array([225, 190, 160]) * rng.uniform(0.55, 1.0) + rng.normal(0, 8, 3)
+def _identity_traits(rng, k=1.0):
+  """A person: continuous traits (scaled by ``k`` around the population mean) and fixed attributes."""
+  male = rng.random() < 0.42
+  young = rng.random() < 0.75
+  u = lambda lo, hi: (lo + hi) / 2 + k * (rng.uniform(lo, hi) - (lo + hi) / 2)  # noqa: E731
+  hair_name = ("Gray_Hair" if not young and rng.random() < 0.6 else
+               rng.choice(["Black_Hair", "Brown_Hair", "Blond_Hair"], p=[0.45, 0.35, 0.2]))
+  hair = np.array(HAIR_COLOURS[hair_name], float) + k * rng.normal(0, 14, 3)
+  pale = rng.random() < 0.15
+  tone = u(0.5, 1.0)
+  skin = np.array([226, 192, 164]) * tone + k * rng.normal(0, 7, 3)
   if pale:
-    skin = np.array([245, 228, 215]) + rng.normal(0, 5, 3)
+    skin = np.array([242, 226, 212]) + k * rng.normal(0, 5, 3)
+  nose_len, lip = u(0.05, 0.12), u(0.007, 0.02)
   return dict(
-      male=male, young=young, hair=hair, pale=pale, skin=np.clip(skin, 0, 255),
-      face_w=rng.uniform(0.26, 0.36) * (1.08 if male else 1.0), face_h=rng.uniform(0.30, 0.38),
-      eye_dx=rng.uniform(0.09, 0.15), eye_y=rng.uniform(-0.09, -0.03), eye_r=rng.uniform(0.022, 0.04),
-      iris=rng.uniform(20, 160, 3), brow_t=rng.uniform(0.006, 0.02) * (1.6 if male else 1.0),
-      brow_tilt=rng.uniform(-0.03, 0.03), big_nose=rng.random() < 0.3, big_lips=rng.random() < 0.3,
-      mouth_w=rng.uniform(0.08, 0.14), hair_long=(not male) and rng.random() < 0.85,
-      bangs=rng.random() < 0.3, beard=male and rng.random() < 0.4,
-      lipstick=(not male) and rng.random() < 0.6, bg=rng.uniform(40, 230, 3),
-      cheek=rng.uniform(0, 40), mole=(rng.uniform(-0.2, 0.2), rng.uniform(-0.05, 0.2)) if rng.random() < 0.5 else None)
+      male=male, young=young, hair_name=hair_name, hair=np.clip(hair, 0, 255), pale=pale,
+      skin=np.clip(skin, 0, 255), face_w=u(0.25, 0.33) * (1.08 if male else 1.0), face_h=u(0.30, 0.37),
+      jaw=u(0.0, 0.35) + (0.15 if male else 0.0), eye_dx=u(0.09, 0.14), eye_y=u(-0.09, -0.03),
+      eye_r=u(0.022, 0.036), iris=np.clip(np.array([90, 80, 60]) + k * rng.normal(0, 45, 3), 0, 255),
+      brow_t=u(0.006, 0.014) * (1.5 if male else 1.0), brow_tilt=u(-0.03, 0.03), brow_h=u(1.4, 1.9),
+      nose_len=nose_len, nose_w=u(0.018, 0.034), big_nose=nose_len > 0.1, lip=lip, big_lips=lip > 0.016,
+      mouth_w=u(0.08, 0.13), hair_len=u(0.0, 0.25) if male else u(0.12, 0.32), hair_vol=u(0.02, 0.07),
+      parting=u(-0.1, 0.1), bangs=rng.random() < 0.25, beard=male and rng.random() < 0.35,
+      lipstick=(not male) and rng.random() < 0.55, cheek=u(0, 35), asym=u(-0.015, 0.015),
+      mole=(u(-0.2, 0.2), u(-0.05, 0.2)) if rng.random() < 0.4 else None,
+      wrinkles=0 if young else int(rng.integers(1, 4)))
+
+
+def _today(t, rng):
+  """The person as they look in this photo: make-up, bangs and a mole are not always visible, hair
+  catches the light differently (the labels stay the person's)."""
+  return {**t, "lipstick": t["lipstick"] and rng.random() < 0.75, "bangs": (rng.random() < 0.8) == t["bangs"],
+          "mole": t["mole"] if rng.random() < 0.6 else None, "hair": t["hair"] * rng.uniform(0.75, 1.25)}
 
 
 def _ellipse(yy, xx, cy, cx, ry, rx):
   return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
 
 
-def render(t, rng):
-  """One 218x178 face of identity traits ``t``; returns (uint8 image, per-image attributes)."""
-  smiling = rng.random() < 0.5
-  mouth_open = rng.random() < (0.6 if smiling else 0.25)
-  glasses = rng.random() < 0.2
-  hat = rng.random() < 0.1
-  s = rng.uniform(0.93, 1.07)
-  oy, ox = rng.normal(0, 0.025, 2)
+def _coords(rng):
+  """Image coordinates under this image's pose: shift, scale, roll and a yaw squeeze."""
+  s = rng.uniform(0.9, 1.1)
+  oy, ox = rng.normal(0, 0.03, 2)
+  roll = rng.normal(0, 0.08)
+  yaw = rng.normal(0, 0.12)
   yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
   yy = (yy / H - 0.5 - oy) / s
   xx = (xx / W - 0.5 - ox) / s * (W / H)
+  yy, xx = np.cos(roll) * yy - np.sin(roll) * xx, np.sin(roll) * yy + np.cos(roll) * xx
+  xx = xx * (1 + yaw * np.sign(xx))  # one side of the face narrower: turned head
+  return yy, xx
+
+
+def render(t, rng):
+  """One face of identity traits ``t``; returns (uint8 image, per-image attributes)."""
+  t = _today(t, rng)
+  smiling = rng.random() < 0.5
+  mouth_open = rng.random() < (0.6 if smiling else 0.25)
+  glasses = rng.random() < 0.15
+  hat = rng.random() < 0.1
+  yy, xx = _coords(rng)
   img = np.empty((H, W, 3), np.float32)
-  img[:] = t["bg"] * (0.85 + 0.3 * (yy[..., None] + 0.5))
-  hair_c = np.array(HAIR_COLOURS[t["hair"]], np.float32)
+  bg = rng.uniform(30, 230, 3)
+  img[:] = bg * (0.8 + 0.4 * rng.random() * (yy[..., None] + 0.5)) + rng.normal(0, 10, 3) * xx[..., None]
+  hair = t["hair"]
   fw, fh = t["face_w"], t["face_h"]
-  if t["hair_long"]:
-    img[_ellipse(yy, xx, 0.08, 0, fh + 0.18, fw + 0.08) & (yy > -0.4)] = hair_c
-  img[_ellipse(yy, xx, -0.06, 0, fh + 0.04, fw + 0.04)] = hair_c
-  face = _ellipse(yy, xx, 0.03, 0, fh, fw)
-  shade = 1.0 - 0.25 * np.clip(xx / fw, -1, 1)[..., None] * rng.uniform(-1, 1)
-  img[face] = (t["skin"] * shade)[face]
-  if t["cheek"] > 0:
+  if t["hair_len"] > 0.08:
+    img[_ellipse(yy, xx, 0.05 + t["hair_len"] / 3, t["parting"] * 0.2, fh + t["hair_len"], fw + t["hair_vol"] + 0.03)
+        & (yy > -0.42)] = hair
+  img[_ellipse(yy, xx, -0.06, t["parting"] * 0.1, fh + t["hair_vol"], fw + t["hair_vol"])] = hair
+  face = _ellipse(yy, xx, 0.03, t["asym"], fh, fw) & ~((yy > 0.03 + fh * 0.5) & (np.abs(xx) > fw * (1 - t["jaw"])))
+  light = np.clip(1.0 + rng.uniform(-0.35, 0.35) * np.clip(xx / fw, -1, 1) + rng.uniform(-0.15, 0.15) * yy / fh,
+                  0.4, 1.6)[..., None]
+  img[face] = (t["skin"] * light)[face]
+  if t["cheek"] > 5:
     for sx in (-1, 1):
       m = _ellipse(yy, xx, 0.1, sx * fw * 0.6, 0.05, 0.05) & face
       img[m] += np.array([t["cheek"], -t["cheek"] / 3, -t["cheek"] / 3])
   top = 0.03 - fh
-  cap = yy < top + (0.16 if t["bangs"] else 0.07) + 0.02 * np.cos(xx * 30)
-  img[face & cap] = hair_c
+  cap = yy < top + (0.15 if t["bangs"] else 0.06) + 0.02 * np.cos(xx * 30 + t["parting"] * 20)
+  img[face & cap] = hair
   if t["beard"]:
-    img[face & (yy > 0.15)] = img[face & (yy > 0.15)] * 0.45 + hair_c * 0.25
-  if not t["young"]:
-    for k in range(3):
-      m = face & (np.abs(yy - (top + 0.12 + 0.025 * k)) < 0.004) & (np.abs(xx) < fw * 0.5)
-      img[m] *= 0.7
+    img[face & (yy > 0.14)] = img[face & (yy > 0.14)] * 0.5 + hair * 0.3
+  for k in range(t["wrinkles"]):
+    m = face & (np.abs(yy - (top + 0.12 + 0.025 * k)) < 0.004) & (np.abs(xx) < fw * 0.5)
+    img[m] *= 0.72
   if t["mole"] is not None:
-    img[_ellipse(yy, xx, t["mole"][1], t["mole"][0] * fw, 0.012, 0.012)] = (60, 40, 30)
+    img[_ellipse(yy, xx, t["mole"][1], t["mole"][0] * fw, 0.01, 0.01)] = (70, 45, 35)
+  _eyes(img, (yy, xx), t, hair, glasses)
+  depth = rng.uniform(0.03, 0.06) if smiling else rng.uniform(-0.01, 0.01)  # how far the mouth curves
+  _nose_mouth(img, (yy, xx), t, light, (smiling, mouth_open, depth))
+  if hat:
+    img[(yy < top + 0.06) & (yy > top - 0.12) & (np.abs(xx) < fw + 0.05)] = rng.uniform(0, 255, 3)
+  _camera(img, rng)
+  per_image = {"Smiling": smiling, "Mouth_Slightly_Open": mouth_open, "Eyeglasses": glasses, "Wearing_Hat": hat}
+  return np.clip(img, 0, 255).astype(np.uint8), per_image
+
+
+def _eyes(img, grid, t, hair, glasses):
+  yy, xx = grid
   for sx in (-1, 1):
-    ex, ey, er = sx * t["eye_dx"], t["eye_y"], t["eye_r"]
-    img[_ellipse(yy, xx, ey, ex, er * 0.7, er * 1.5)] = (245, 245, 245)
+    ex, ey, er = sx * t["eye_dx"] + t["asym"], t["eye_y"], t["eye_r"]
+    img[_ellipse(yy, xx, ey, ex, er * 0.7, er * 1.5)] = (240, 240, 240)
     img[_ellipse(yy, xx, ey, ex, er * 0.65, er * 0.65)] = t["iris"]
     img[_ellipse(yy, xx, ey, ex, er * 0.3, er * 0.3)] = (10, 10, 10)
-    by = ey - er * 1.6 + sx * t["brow_tilt"] * (xx - ex) * 3
-    img[(np.abs(yy - by) < t["brow_t"]) & (np.abs(xx - ex) < er * 1.9)] = hair_c * 0.7
+    by = ey - er * t["brow_h"] + sx * t["brow_tilt"] * (xx - ex) * 3
+    img[(np.abs(yy - by) < t["brow_t"]) & (np.abs(xx - ex) < er * 1.9)] = hair * 0.6
     if glasses:
       ring = _ellipse(yy, xx, ey, ex, er * 2.0, er * 2.4) & ~_ellipse(yy, xx, ey, ex, er * 1.7, er * 2.1)
       img[ring] = (20, 20, 20)
   if glasses:
-    img[(np.abs(yy - t["eye_y"]) < 0.006) & (np.abs(xx) < t["eye_dx"] - t["eye_r"] * 2)] = (20, 20, 20)
-  nose_len = 0.11 if t["big_nose"] else 0.065
-  nose_w = 0.035 if t["big_nose"] else 0.022
-  n = (yy > t["eye_y"] + 0.02) & (yy < t["eye_y"] + 0.02 + nose_len) & \
-      (np.abs(xx) < nose_w * (yy - t["eye_y"]) / (nose_len + 0.02))
-  img[n] = t["skin"] * 0.72
+    img[(np.abs(yy - t["eye_y"]) < 0.006) & (np.abs(xx - t["asym"]) < t["eye_dx"] - t["eye_r"] * 2)] = (20, 20, 20)
+
+
+def _nose_mouth(img, grid, t, light, expression):
+  yy, xx = grid
+  smiling, mouth_open, depth = expression
+  n = ((yy > t["eye_y"] + 0.02) & (yy < t["eye_y"] + 0.02 + t["nose_len"]) &
+       (np.abs(xx - t["asym"]) < t["nose_w"] * (yy - t["eye_y"]) / (t["nose_len"] + 0.02)))
+  img[n] = (t["skin"] * light * 0.75)[n]
   my, mw = t["eye_y"] + 0.2, t["mouth_w"] * (1.2 if smiling else 1.0)
-  curve = (0.05 if smiling else 0.0) * (1 - (xx / mw) ** 2)
-  lip_t = 0.018 if t["big_lips"] else 0.009
-  lip_c = np.array((190, 30, 50)) if t["lipstick"] else t["skin"] * np.array((0.8, 0.55, 0.55))
-  mouth_x = np.abs(xx) < mw
+  curve = depth * (1 - (xx / mw) ** 2)
+  lip_c = np.array((185, 35, 55)) if t["lipstick"] else t["skin"] * np.array((0.8, 0.55, 0.55))
+  mouth_x = np.abs(xx - t["asym"]) < mw
   if mouth_open:
     img[mouth_x & (yy > my + curve - 0.012) & (yy < my + curve + 0.03 - (xx / mw) ** 2 * 0.025)] = (50, 10, 15)
-  img[mouth_x & (np.abs(yy - (my + curve)) < lip_t)] = lip_c
-  if hat:
-    img[(yy < top + 0.06) & (yy > top - 0.12) & (np.abs(xx) < fw + 0.05)] = rng.uniform(0, 255, 3)
-  img *= rng.uniform(0.75, 1.2)
-  img += rng.normal(0, 6, img.shape)
-  per_image = {"Smiling": smiling, "Mouth_Slightly_Open": mouth_open, "Eyeglasses": glasses,
-               "Wearing_Hat": hat}
-  return np.clip(img, 0, 255).astype(np.uint8), per_image
+  img[mouth_x & (np.abs(yy - (my + curve)) < t["lip"])] = lip_c
+
+
+def _camera(img, rng):
+  """Exposure, white balance, sometimes a little blur, sensor noise (in place)."""
+  img *= rng.uniform(0.7, 1.25) + rng.normal(0, 0.06, 3)
+  if rng.random() < 0.3:
+    img[:] = (img + np.roll(img, 1, 0) + np.roll(img, 1, 1) + np.roll(img, -1, 0) + np.roll(img, -1, 1)) / 5
+  img += rng.normal(0, rng.uniform(3, 10), img.shape)
 
 
 def _labels(t, per_image):
-  on = {"Male": t["male"], "Young": t["young"], t["hair"]: True, "Big_Nose": t["big_nose"],
-        "Big_Lips": t["big_lips"], "Pale_Skin": t["pale"], "Bangs": t["bangs"],
-        "No_Beard": not t["beard"], "Goatee": t["beard"], "Wearing_Lipstick": t["lipstick"],
-        "Heavy_Makeup": t["lipstick"] and t["cheek"] > 20, "Rosy_Cheeks": t["cheek"] > 20,
-        **per_image}
+  on = {"Male": t["male"], "Young": t["young"], t["hair_name"]: True, "Big_Nose": t["big_nose"],
+        "Big_Lips": t["big_lips"], "Pale_Skin": t["pale"], "Bangs": t["bangs"], "No_Beard": not t["beard"],
+        "Goatee": t["beard"], "Wearing_Lipstick": t["lipstick"],
+        "Heavy_Makeup": t["lipstick"] and t["cheek"] > 20, "Rosy_Cheeks": t["cheek"] > 20, **per_image}
   return [1 if on.get(a, False) else -1 for a in CELEBA_ATTRIBUTES]
 
 
@@ -159,24 +217,27 @@ def generate(out_dir, spec: SyntheticSpec = SyntheticSpec()) -> str:
     return out_dir
   if spec.val_identities + spec.test_identities >= spec.identities:
     raise ValueError("synthetic spec: need more identities than val + test")
+  if not 2 <= spec.min_images <= spec.max_images:
+    raise ValueError("synthetic spec: need 2 <= min_images <= max_images")
   img_dir = os.path.join(out_dir, celeba.IMAGE_DIR)
   os.makedirs(img_dir, exist_ok=True)
   rng = np.random.default_rng(spec.seed)
-  n = spec.identities * spec.images_per_identity
-  attr_rows, id_rows, part_rows = [], [], []
-  bar = io_utils.progress(n, f"generating the embedded synthetic face data ({n} images) in {out_dir}")
+  counts = rng.integers(spec.min_images, spec.max_images + 1, spec.identities)
   order = rng.permutation(spec.identities)
   partition = np.zeros(spec.identities, int)
   partition[order[:spec.val_identities]] = 1
   partition[order[spec.val_identities:spec.val_identities + spec.test_identities]] = 2
+  n = int(counts.sum())
+  attr_rows, id_rows, part_rows = [], [], []
+  bar = io_utils.progress(n, f"generating the embedded demo faces ({spec.identities} people, {n} images) in {out_dir}")
   k = 0
   for ident in range(spec.identities):
-    traits = _identity_traits(rng)
-    for _ in range(spec.images_per_identity):
+    traits = _identity_traits(rng, spec.identity_strength)
+    for _ in range(counts[ident]):
       k += 1
       name = f"{k:06d}.jpg"
       img, per_image = render(traits, rng)
-      Image.fromarray(img).save(os.path.join(img_dir, name), quality=92)
+      Image.fromarray(img).save(os.path.join(img_dir, name), quality=90)
       attr_rows.append(name + " " + " ".join(f"{v:2d}" for v in _labels(traits, per_image)))
       id_rows.append(f"{name} {ident + 1}")
       part_rows.append(f"{name} {partition[ident]}")

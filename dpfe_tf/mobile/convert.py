@@ -10,7 +10,6 @@ mul/add or a fully connected layer, a trunk in its convolution) and has batch 1.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from dpfe_tf.models import moon, separation
 
@@ -53,6 +52,7 @@ def convert(model, form: str, representative=None) -> bytes:
     raise ValueError(f"unknown form {form!r}; use one of {', '.join(FORMS)}")
   if model.input_shape[0] != 1:
     raise ValueError("mobile graphs must have batch 1: rebuild with batch1_extractor/trunk/full")
+  import tensorflow as tf
   conv = tf.lite.TFLiteConverter.from_keras_model(model)
   if form != "float32":
     conv.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -33,15 +33,18 @@ class TFLiteModel:
 
   def __init__(self, path_or_bytes, num_threads: int = 1):
     from ai_edge_litert.interpreter import Interpreter
+
+    from dpfe_tf.io_utils import quiet_fds
     self.path = None if isinstance(path_or_bytes, (bytes, bytearray)) else path_or_bytes
     try:
-      if self.path is not None:
-        if not os.path.isfile(self.path):
-          raise TFLiteError(f"no such TFLite file: {self.path}")
-        self.interpreter = Interpreter(model_path=self.path, num_threads=num_threads)
-      else:
-        self.interpreter = Interpreter(model_content=bytes(path_or_bytes), num_threads=num_threads)
-      self.interpreter.allocate_tensors()
+      if self.path is not None and not os.path.isfile(self.path):
+        raise TFLiteError(f"no such TFLite file: {self.path}")
+      with quiet_fds():  # LiteRT announces its XNNPACK delegate on stderr
+        if self.path is not None:
+          self.interpreter = Interpreter(model_path=self.path, num_threads=num_threads)
+        else:
+          self.interpreter = Interpreter(model_content=bytes(path_or_bytes), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
     except TFLiteError:
       raise
     except (ValueError, RuntimeError) as e:

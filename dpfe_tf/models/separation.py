@@ -7,6 +7,7 @@ predictor: private feature -> decoder -> <layer>_bn ... conv8 -> head -> attribu
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import numpy as np
 
@@ -24,15 +25,41 @@ class SplitModel:
     inp = K.Input(self.extractor.input_shape[1:], name="image")
     return K.Model(inp, self.predictor(self.extractor(inp)), name="full")
 
-  def dpfe_training_model(self, margin, beta, K=None, groups=1):
-    """{image, identity} -> logits, with the y-remover on the private feature (pairs within each
-    of ``groups`` consecutive slices of a training batch)."""
-    from dpfe_tf import losses  # Keras 3 only; the QAT process (tf_keras) never gets here
-    K = K or moon._keras()
-    image = K.Input(self.extractor.input_shape[1:], name="image")
-    identity = K.Input((), dtype="int32", name="identity")
-    f = losses.YRemover(margin=margin, beta=beta, groups=groups, name="y_remover")([self.extractor(image), identity])
-    return K.Model({"image": image, "identity": identity}, self.predictor(f), name="dpfe_train")
+  def paired(self) -> "SplitModel":
+    """The same halves named after the extractor's weights (``extractor_<id>``, ``predictor_<id>``),
+    so that a predictor can tell whether an extractor is its own (``pair_id``, ``check_pair``)."""
+    import keras
+    pid = weights_id(self.extractor)
+    return SplitModel(keras.Model(self.extractor.inputs, self.extractor.outputs, name=f"extractor_{pid}"),
+                      keras.Model(self.predictor.inputs, self.predictor.outputs, name=f"predictor_{pid}"))
+
+
+def weights_id(model) -> str:
+  """12 hex digits of the SHA-256 of a model's weights: the identity of a trained extractor."""
+  h = hashlib.sha256()
+  for w in model.get_weights():
+    h.update(np.ascontiguousarray(w, np.float32).tobytes())
+  return h.hexdigest()[:12]
+
+
+def pair_id(model) -> str | None:
+  """The pairing id in an extractor's or predictor's name, or None (not a paired half)."""
+  name = getattr(model, "name", "") or ""
+  for prefix in ("extractor_", "predictor_"):
+    if name.startswith(prefix) and len(name) == len(prefix) + 12:
+      return name[len(prefix):]
+  return None
+
+
+def check_pair(extractor_id: str | None, predictor, where: str):
+  """A predictor must belong to the extractor whose features it gets."""
+  pid = pair_id(predictor)
+  if extractor_id is None or pid is None:
+    raise ValueError(f"{where}: cannot tell whether the predictor belongs to the extractor (no pairing id; "
+                     "retrain or re-export with this version)")
+  if pid != extractor_id:
+    raise ValueError(f"{where}: the predictor belongs to extractor {pid}, not to this extractor "
+                     f"({extractor_id}): the two halves come from different trainings")
 
 
 def build_extractor(layer: str, image_size, dim: int, K=None, batch_size: int | None = None):
@@ -62,7 +89,7 @@ def head_rows(original, attr_indices, split: SplitModel):
       [kernel[:, attr_indices], bias[attr_indices]])
 
 
-def separate(original, layer: str, dim: int, attr_indices, cut_outputs, seed: int = 0,
+def separate(original, layer: str, dim: int, attr_indices, cut_outputs, *, seed: int = 0,
              K=None) -> tuple[SplitModel, bottleneck.PCA]:
   """Builds the Simple model's starting point from a trained original MOON.
 

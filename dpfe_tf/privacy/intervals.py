@@ -35,57 +35,71 @@ def bootstrap_ci(values, n_boot=1000, level=0.95, seed=0, groups=None):
   return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
 
 
-def _worst_estimator(point, measure="log_rank_privacy"):
-  return min(point.privacy, key=lambda e: getattr(point.privacy[e], measure))
-
-
 def lrp_terms(result):
   """Per-probe log(rank) / log(K): their mean is the log-rank privacy."""
   K = result.K_per_probe if result.K_per_probe is not None else result.K
   return np.log(result.ranks) / np.log(np.asarray(K, np.float64))
 
 
-def point_intervals(point, n_boot=1000, seed=0, probe_groups=None, sample_groups=None) -> dict:
-  """Intervals of accuracy and of the worst estimator's log-rank privacy and rank mean."""
-  e = _worst_estimator(point)
-  res = point.privacy[e]
-  K = np.asarray(res.K_per_probe if res.K_per_probe is not None else res.K, np.float64)
-  return {"estimator": e,
-          "accuracy": bootstrap_ci(point.correct, n_boot, seed=seed, groups=sample_groups),
-          "log_rank_privacy": bootstrap_ci(lrp_terms(res), n_boot, seed=seed, groups=probe_groups),
-          "rank_mean": bootstrap_ci(res.ranks / K, n_boot, seed=seed, groups=probe_groups)}
+def _terms(point) -> dict:
+  """Per-probe log-rank terms of every attacker at a point (same probes, same order)."""
+  terms = {a: lrp_terms(r) for a, r in point.privacy.items()}
+  if len({len(t) for t in terms.values()}) > 1:
+    raise ValueError("the attackers of a point were not run on the same probes")
+  return terms
 
 
-def gap_intervals(a, b, n_boot=1000, seed=0, probe_groups=None, sample_groups=None, level=0.95) -> dict:
-  """Paired bootstrap of (a - b): log-rank privacy at the first noise level, and the mean gap of
-  the interpolated accuracy-privacy curves (Definition 11's comparison)."""
-  for pa, pb in zip(a.points, b.points):
-    if len(pa.correct) != len(pb.correct) or len(pa.privacy[_worst_estimator(pa)].ranks) != \
-        len(pb.privacy[_worst_estimator(pb)].ranks):
-      raise ValueError(f"{a.name} and {b.name} were not evaluated on the same images")
-  ea = [_worst_estimator(p) for p in a.points]
-  eb = [_worst_estimator(p) for p in b.points]
-  ta = [lrp_terms(p.privacy[e]) for p, e in zip(a.points, ea)]
-  tb = [lrp_terms(p.privacy[e]) for p, e in zip(b.points, eb)]
+def _worst(terms: dict, idx) -> float:
+  """The worst case over the attackers of the resampled mean: re-chosen in every resample."""
+  return min(float(t[idx].mean()) for t in terms.values())
+
+
+def point_intervals(point, n_boot=1000, seed=0, *, probe_groups=None, sample_groups=None, level=0.95) -> dict:
+  """Intervals of accuracy, the worst-case log-rank privacy (the worst attacker re-chosen in each
+  resample), and the strongest attacker's top-1."""
+  terms = _terms(point)
+  n = len(next(iter(terms.values())))
+  rng = np.random.default_rng(seed)
+  worst = []
+  for _ in range(n_boot):
+    worst.append(_worst(terms, _resample(n, probe_groups, rng)))
+  q = ((1 - level) / 2, 1 - (1 - level) / 2)
+  lrp, who = point.worst("log_rank_privacy")
+  top, top_who = point.worst("top1")
+  return {"attacker": who, "top1_attacker": top_who,
+          "accuracy": bootstrap_ci(point.correct, n_boot, level, seed, sample_groups),
+          "log_rank_privacy": [float(v) for v in np.quantile(worst, q)],
+          "top1": bootstrap_ci((point.privacy[top_who].ranks == 1).astype(float), n_boot, level, seed, probe_groups)}
+
+
+def gap_intervals(a, b, n_boot=1000, seed=0, *, probe_groups=None, sample_groups=None, level=0.95) -> dict:
+  """Paired bootstrap of (a - b) under the worst-case attacker: log-rank privacy at the first noise
+  level, and the mean gap of the interpolated accuracy-privacy curves (Definition 11's comparison)."""
+  ta = [_terms(p) for p in a.points]
+  tb = [_terms(p) for p in b.points]
   ca = [np.asarray(p.correct) for p in a.points]
   cb = [np.asarray(p.correct) for p in b.points]
-  n_probe, n_sample = len(ta[0]), len(ca[0])
+  n_probe, n_sample = len(next(iter(ta[0].values()))), len(ca[0])
+  for x, y, u, v in zip(ta, tb, ca, cb):
+    if len(next(iter(x.values()))) != len(next(iter(y.values()))) or len(u) != len(v):
+      raise ValueError(f"{a.name} and {b.name} were not evaluated on the same images")
+  everyone = np.arange(n_probe)
   rng = np.random.default_rng(seed)
   first, curve = [], []
   for _ in range(n_boot):
     ip = _resample(n_probe, probe_groups, rng)
     isamp = _resample(n_sample, sample_groups, rng)
-    first.append(ta[0][ip].mean() - tb[0][ip].mean())
+    first.append(_worst(ta[0], ip) - _worst(tb[0], ip))
     acc_a = np.array([c[isamp].mean() for c in ca])
     acc_b = np.array([c[isamp].mean() for c in cb])
-    pa = np.array([t[ip].mean() for t in ta])
-    pb = np.array([t[ip].mean() for t in tb])
+    pa = np.array([_worst(t, ip) for t in ta])
+    pb = np.array([_worst(t, ip) for t in tb])
     g = tradeoff.curve_gap(acc_a, pa, acc_b, pb)
     if g is not None:
       curve.append(g)
   q = ((1 - level) / 2, 1 - (1 - level) / 2)
   out = {"a": a.name, "b": b.name, "level": level, "n_boot": n_boot,
-         "first_point_log_rank_gap": float(np.mean(ta[0]) - np.mean(tb[0])),
+         "first_point_log_rank_gap": _worst(ta[0], everyone) - _worst(tb[0], everyone),
          "first_point_log_rank_gap_ci": [float(v) for v in np.quantile(first, q)],
          "mean_curve_gap_ci": [float(v) for v in np.quantile(curve, q)] if curve else None}
   lo, hi = out["first_point_log_rank_gap_ci"]

@@ -6,8 +6,11 @@
   reference is log(K!) / (K log K) (0.845 for K = 608).
 - **rank mean and std** divided by K (Figure 9); random guessing gives (K+1)/2K ~ 0.5 and
   sqrt((K^2-1)/12)/K ~ 0.289.
-- **1-NN misclassification** of identity (nearest gallery feature, Euclidean) and the
-  **Bayes error** of the estimator (its top-ranked identity is wrong).
+- **1-NN misclassification** of identity (nearest gallery feature, Euclidean), and the
+  attacker's **top-1** accuracy (its top-ranked identity is right; 1 - the paper's Bayes error).
+
+Every attacker (``privacy.attackers``) scores the gallery identities for each probe; ``identify``
+turns the scores into these measures, ``pooled`` rotates the split so every image is a probe once.
 
 The attacker's data follow the reference code: identities with more than ``min_images``
 images are kept, their images are split 90/10 into gallery (fitting) and probe with a fixed
@@ -21,9 +24,8 @@ import math
 
 import numpy as np
 
-from dpfe_tf.privacy import estimators
+from dpfe_tf.config import DEFAULT_MIN_IMAGES
 
-DEFAULT_MIN_IMAGES = 18
 #: Thresholds t of the rank guarantee P(rank / K > t) (paper Section 6.2).
 GUARANTEE_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.5)
 DEFAULT_PROBE_FRACTION = 0.1
@@ -42,13 +44,13 @@ class AttackerSplit:
 
 @dataclasses.dataclass
 class PrivacyResult:
-  estimator: str
+  attacker: str
   K: int                      # identities the attacker ranks
   n_probe: int
   log_rank_privacy: float
   rank_mean: float            # mean rank / K
   rank_std: float             # std of rank / K
-  bayes_error: float          # the estimator's top-1 identity is wrong
+  bayes_error: float          # the attacker's top-ranked identity is wrong (1 - top-1)
   one_nn_error: float         # nearest gallery feature has another identity
   random_log_rank: float      # log(K!) / (K log K)
   random_rank_mean: float
@@ -58,8 +60,13 @@ class PrivacyResult:
   guarantee: dict = dataclasses.field(default_factory=dict)  # t -> P(rank / K > t)
   K_per_probe: np.ndarray = dataclasses.field(repr=False, default=None)  # when folds are pooled
 
+  @property
+  def top1(self) -> float:
+    return 1.0 - self.bayes_error
+
   def as_dict(self, with_ranks=False):
     d = dataclasses.asdict(self)
+    d["top1"] = self.top1
     d.pop("K_per_probe")
     if not with_ranks:
       d.pop("ranks")
@@ -158,45 +165,45 @@ def one_nn_error(gallery_f, gallery_y, probe_f, probe_y, chunk: int = 2048) -> f
   return wrong / len(probe_f)
 
 
-def privacy(features, identities, split: AttackerSplit, estimator: str = "kde",
-            seed: int = 0) -> PrivacyResult:
-  """All measures for one attacker split and one estimator of p(y|f)."""
-  f, y = check_features(features, identities)
-  if estimator not in estimators.ESTIMATORS:
-    raise ValueError(f"unknown estimator {estimator!r}; use {', '.join(estimators.ESTIMATORS)}")
-  gf, gy, pf, py = f[split.gallery], y[split.gallery], f[split.probe], y[split.probe]
-  if len(pf) == 0:
+def identify(attacker, data, split: AttackerSplit) -> PrivacyResult:
+  """Every measure for one attacker (``privacy.attackers``) on one gallery/probe split of ``data``."""
+  f, y = check_features(data.features, data.identities)
+  if len(split.probe) == 0:
     raise ValueError("the probe set is empty")
-  kw = {"seed": seed} if estimator == "classifier" else {}
-  classes, scores, notes = estimators.ESTIMATORS[estimator](gf, gy, pf, **kw)
-  K = len(classes)
+  classes, scores, notes = attacker.scores(data, split.gallery, split.probe)
+  py = y[split.probe]
   true_col = np.searchsorted(classes, py)
+  if not np.all(classes[np.clip(true_col, 0, len(classes) - 1)] == py):
+    raise ValueError(f"{attacker.name}: a probe's identity has no gallery sample")
+  scores = np.asarray(scores, np.float64)
+  if not np.isfinite(scores).all():
+    raise ValueError(f"{attacker.name}: the attacker's scores are not finite")
+  K = len(classes)
   ranks = true_ranks(scores, true_col)
   ref = random_references(K)
   return PrivacyResult(
-      estimator=estimator, K=K, n_probe=len(pf), log_rank_privacy=log_rank_privacy(ranks, K),
+      attacker=attacker.name, K=K, n_probe=len(py), log_rank_privacy=log_rank_privacy(ranks, K),
       rank_mean=float(ranks.mean() / K), rank_std=float(ranks.std() / K),
-      bayes_error=float((scores.argmax(1) != true_col).mean()),
-      one_nn_error=one_nn_error(gf, gy, pf, py), random_log_rank=ref[0],
-      random_rank_mean=ref[1], random_rank_std=ref[2], ranks=ranks, notes=notes,
+      bayes_error=float((ranks > 1).mean()),
+      one_nn_error=one_nn_error(f[split.gallery], y[split.gallery], f[split.probe], py), random_log_rank=ref[0],
+      random_rank_mean=ref[1], random_rank_std=ref[2], ranks=ranks, notes=notes or {},
       guarantee=rank_guarantee(ranks, K))
 
 
-def pooled_privacy(features, identities, estimator="kde", min_images=DEFAULT_MIN_IMAGES,
-                   probe_fraction=DEFAULT_PROBE_FRACTION, seed=0, rotate=False) -> PrivacyResult:
-  """One split (fold 0), or with ``rotate`` every fold, so that each kept image is a probe once.
-
-  With rotation the ranks of all folds are pooled before the means are taken (K is the same
-  in every fold unless an identity's images all fall into one probe fold).
-  """
+def splits(identities, min_images=DEFAULT_MIN_IMAGES, probe_fraction=DEFAULT_PROBE_FRACTION, seed=0,
+           rotate=True) -> list[AttackerSplit]:
+  """Fold 0 only, or with ``rotate`` every fold (each kept image a probe once)."""
   first = attacker_split(identities, min_images, probe_fraction, seed, 0)
   if not rotate:
-    return privacy(features, identities, first, estimator, seed)
-  results = [privacy(features, identities, first, estimator, seed)]
-  for k in range(1, first.folds):
-    results.append(privacy(features, identities,
-                           attacker_split(identities, min_images, probe_fraction, seed, k), estimator, seed))
-  return combine(results)
+    return [first]
+  return [first] + [attacker_split(identities, min_images, probe_fraction, seed, k) for k in range(1, first.folds)]
+
+
+def pooled(attacker, data, folds: list[AttackerSplit]) -> PrivacyResult:
+  """One attacker over the given folds, probes pooled (``prepare`` called once, with every fold)."""
+  attacker.prepare(data, folds)
+  results = [identify(attacker, data, s) for s in folds]
+  return results[0] if len(results) == 1 else combine(results)
 
 
 def combine(results: list[PrivacyResult]) -> PrivacyResult:
@@ -209,10 +216,10 @@ def combine(results: list[PrivacyResult]) -> PrivacyResult:
   ref = random_references(K)
   w = np.array([r.n_probe for r in results], float) / n
   return PrivacyResult(
-      estimator=results[0].estimator, K=K, n_probe=n,
+      attacker=results[0].attacker, K=K, n_probe=n,
       log_rank_privacy=float(np.mean(np.log(ranks) / np.log(Ks))),
       rank_mean=float(np.mean(ranks / Ks)), rank_std=float(np.std(ranks / Ks)),
       bayes_error=float(sum(wi * r.bayes_error for wi, r in zip(w, results))),
       one_nn_error=float(sum(wi * r.one_nn_error for wi, r in zip(w, results))),
       random_log_rank=ref[0], random_rank_mean=ref[1], random_rank_std=ref[2], ranks=ranks,
-      notes={"pooled": len(results)}, guarantee=rank_guarantee(ranks, Ks), K_per_probe=Ks)
+      notes={**results[0].notes, "pooled": len(results)}, guarantee=rank_guarantee(ranks, Ks), K_per_probe=Ks)

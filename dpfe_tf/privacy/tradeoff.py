@@ -1,27 +1,49 @@
-"""Accuracy-privacy trade-off curves (Procedure 2) and Acc-Priv superiority (Definition 11)."""
+"""Accuracy-privacy trade-off curves (Procedure 2) and Acc-Priv superiority (Definition 11).
+
+For one model: at each noise scale r, the private features plus N(0, r C) (the attacker's public
+features get the same noise), the predictor's primary accuracy on them, and every attacker's
+privacy measures on the same probes. ``TradeoffPoint.worst`` is the one place where the worst
+case for the defender is taken: the attacker that leaves the least log-rank privacy (and, for
+top-1, the one that identifies the most), named.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 
-from dpfe_tf import accuracy, noise
-from dpfe_tf.privacy import measures
+from dpfe_tf.data.attributes import attribute_accuracy, correct_per_image
+from dpfe_tf.privacy import measures, noise
+from dpfe_tf.privacy.attackers.base import AttackData
+
 
 @dataclasses.dataclass
 class TradeoffPoint:
   r: float
   accuracy: float                 # mean over the attribute set
   per_attribute: dict
-  privacy: dict                   # estimator -> PrivacyResult
-  correct: np.ndarray = dataclasses.field(default=None, repr=False)  # per sample, mean over attributes
+  privacy: dict                   # attacker -> PrivacyResult
+  correct: np.ndarray = dataclasses.field(default=None, repr=False)  # per sample, fraction of attributes right
+  verification: object = None     # VerificationResult, when run
+  seconds: dict = dataclasses.field(default_factory=dict)  # attacker -> time taken
 
-  def value(self, measure: str, estimator: str = "worst") -> float:
-    """A privacy measure; ``worst`` takes the estimator that leaves the defender least private."""
-    if estimator == "worst":
-      return min(getattr(p, measure) for p in self.privacy.values())
-    return getattr(self.privacy[estimator], measure)
+  def worst(self, measure: str = "log_rank_privacy") -> tuple[float, str]:
+    """(value, attacker) of the attacker worst for the defender: least privacy, or most ``top1``."""
+    if not self.privacy:
+      raise ValueError("no identifying attacker was run")
+    if measure == "top1":
+      name = max(self.privacy, key=lambda a: self.privacy[a].top1)
+      return self.privacy[name].top1, name
+    name = min(self.privacy, key=lambda a: getattr(self.privacy[a], measure))
+    return getattr(self.privacy[name], measure), name
+
+  def value(self, measure: str, attacker: str = "worst") -> float:
+    if attacker == "worst":
+      return self.worst(measure)[0]
+    r = self.privacy[attacker]
+    return r.top1 if measure == "top1" else getattr(r, measure)
 
 
 @dataclasses.dataclass
@@ -31,53 +53,108 @@ class Curve:
   attributes: list
   n_samples: int
   split: dict
+  notes: list = dataclasses.field(default_factory=list)
 
-  def arrays(self, measure="log_rank_privacy", estimator="worst"):
-    acc = np.array([p.accuracy for p in self.points])
-    priv = np.array([p.value(measure, estimator) for p in self.points])
-    return acc, priv
+  def arrays(self, measure="log_rank_privacy", attacker="worst"):
+    """(accuracy, privacy) over the noise levels where ``attacker`` ran."""
+    pts = [p for p in self.points if attacker == "worst" or attacker in p.privacy]
+    return np.array([p.accuracy for p in pts]), np.array([p.value(measure, attacker) for p in pts])
+
+  def attackers(self) -> list[str]:
+    return list(dict.fromkeys(a for p in self.points for a in p.privacy))
 
   def as_dict(self, with_ranks=False):
-    return {"name": self.name, "attributes": self.attributes, "n_samples": self.n_samples,
-            "split": self.split,
-            "points": [{"r": p.r, "accuracy": p.accuracy, "per_attribute": p.per_attribute,
-                        "privacy": {k: v.as_dict(with_ranks) for k, v in p.privacy.items()}}
-                       for p in self.points]}
+    def point(p):
+      d = {"r": p.r, "accuracy": p.accuracy, "per_attribute": p.per_attribute,
+           "privacy": {k: v.as_dict(with_ranks) for k, v in p.privacy.items()}, "seconds": p.seconds}
+      if p.privacy:
+        (lrp, who), (top1, top1_who) = p.worst("log_rank_privacy"), p.worst("top1")
+        d["worst"] = {"log_rank_privacy": lrp, "attacker": who, "top1": top1, "top1_attacker": top1_who}
+      if p.verification is not None:
+        d["verification"] = p.verification.as_dict()
+      return d
+    return {"name": self.name, "attributes": self.attributes, "n_samples": self.n_samples, "split": self.split,
+            "notes": self.notes, "points": [point(p) for p in self.points]}
 
 
-def tradeoff_curve(name, features, identities, labels, attribute_names, predict_fn,
-                   noise_grid=noise.DEFAULT_NOISE_GRID, estimator_names=("kde", "classifier"),
-                   min_images=measures.DEFAULT_MIN_IMAGES, probe_fraction=measures.DEFAULT_PROBE_FRACTION,
-                   seed=0, rotate=False, progress=None) -> Curve:
-  """Accuracy and every privacy measure at each noise level, on the same samples.
+@dataclasses.dataclass
+class ModelData:
+  """What one model contributes to a curve: its features of the evaluated and public images."""
+  name: str
+  features: np.ndarray
+  identities: np.ndarray
+  labels: np.ndarray                 # the evaluated images' attribute labels in {0, 1}
+  attribute_names: tuple
+  predict: object                    # features -> logits (the cloud predictor)
+  public_features: np.ndarray | None = None
+  public_identities: np.ndarray | None = None
 
-  ``predict_fn(features) -> logits`` is the cloud predictor. The samples are those of the
-  identities the attacker keeps (more than ``min_images`` images); noise N(0, r C) uses C,
-  the covariance of the clean features of those samples.
+
+@dataclasses.dataclass
+class Evidence:
+  """What the attacker holds besides the features, shared by every model: photos and public images."""
+  photos: np.ndarray | None = None          # face embeddings of the evaluated images' photos
+  public_photos: np.ndarray | None = None
+  public_images: np.ndarray | None = None
+
+
+@dataclasses.dataclass
+class CurveSettings:
+  noise_grid: tuple
+  min_images: int
+  probe_fraction: float
+  seed: int
+  rotate: bool
+
+
+def tradeoff_curve(model: ModelData, attackers: list, settings: CurveSettings, evidence: Evidence = None,
+                   verifier=None, progress=None) -> Curve:
+  """Accuracy and every attacker's measures at each noise level, on the same samples.
+
+  The samples are those of the identities the attacker keeps (more than ``min_images`` images);
+  noise N(0, r C) uses C, the covariance of the clean features of those samples (the public
+  features get noise of their own covariance, as the attacker would simulate it).
   """
-  f, y = measures.check_features(features, identities)
-  labels = np.asarray(labels)
+  evidence = evidence or Evidence()
+  f, y = measures.check_features(model.features, model.identities)
+  labels = np.asarray(model.labels)
   if len(labels) != len(f):
     raise ValueError(f"{len(f)} features but {len(labels)} label rows")
-  kept = measures.kept_indices(y, min_images)
+  kept = measures.kept_indices(y, settings.min_images)
   f, y, labels = f[kept], y[kept], labels[kept]
-  split0 = measures.attacker_split(y, min_images, probe_fraction, seed)
+  photos = None if evidence.photos is None else np.asarray(evidence.photos)[kept]
+  folds = measures.splits(y, settings.min_images, settings.probe_fraction, settings.seed, settings.rotate)
   cov = noise.feature_covariance(f)
+  pub = model.public_features
+  pub_cov = noise.feature_covariance(pub) if pub is not None else None
   points = []
-  for r in noise_grid:
-    noisy = noise.add_noise(f, r, cov, seed)
-    logits = predict_fn(noisy.astype(np.float32))
-    acc = accuracy.attribute_accuracy(logits, labels, attribute_names)
-    priv = {e: measures.pooled_privacy(noisy, y, e, min_images, probe_fraction, seed, rotate)
-            for e in estimator_names}
-    correct = ((np.asarray(logits) > 0) == (labels > 0.5)).mean(axis=1)
-    points.append(TradeoffPoint(float(r), acc["mean_accuracy"], acc["accuracy"], priv, correct))
+  for r in settings.noise_grid:
+    noisy = noise.add_noise(f, r, cov, settings.seed)
+    logits = model.predict(noisy.astype(np.float32))
+    acc = attribute_accuracy(logits, labels, model.attribute_names)
+    data = AttackData(noisy, y, settings.seed,
+                      None if pub is None else noise.add_noise(pub, r, pub_cov, settings.seed + 1),
+                      model.public_identities, photos, evidence.public_photos, evidence.public_images, r)
+    privacy, seconds = {}, {}
+    for a in attackers:
+      if not a.runs_at(r):
+        continue
+      t = time.perf_counter()
+      privacy[a.name] = measures.pooled(a, data, folds)
+      seconds[a.name] = round(time.perf_counter() - t, 3)
+    verification = None
+    if verifier is not None:
+      t = time.perf_counter()
+      verification = verifier.run(data)
+      seconds[verifier.name] = round(time.perf_counter() - t, 3)
+    points.append(TradeoffPoint(float(r), acc["mean_accuracy"], acc["accuracy"], privacy,
+                                correct_per_image(logits, labels), verification, seconds))
     if progress:
       progress(1)
-  split = {"kept_identities": split0.kept_identities, "dropped_identities": split0.dropped_identities,
-           "min_images": min_images, "probe_fraction": probe_fraction, "seed": seed,
-           "rotated": rotate, "folds": split0.folds if rotate else 1}
-  return Curve(name, points, list(attribute_names), len(f), split)
+  split = {"kept_identities": folds[0].kept_identities, "dropped_identities": folds[0].dropped_identities,
+           "min_images": settings.min_images, "probe_fraction": settings.probe_fraction, "seed": settings.seed,
+           "rotated": settings.rotate, "folds": len(folds)}
+  return Curve(model.name, points, list(model.attribute_names), len(f), split)
 
 
 def _interp(acc, priv, grid):
@@ -107,7 +184,7 @@ def curve_gap(acc_a, priv_a, acc_b, priv_b, n_grid=201):
 
 def pool(curves: list) -> Curve:
   """One curve from the same model trained/evaluated with several seeds: the probes and samples
-  of every seed pooled at each noise level (grids must match)."""
+  of every seed pooled at each noise level (grids and attackers must match)."""
   grid = [p.r for p in curves[0].points]
   if any([p.r for p in c.points] != grid for c in curves):
     raise ValueError("curves evaluated on different noise grids cannot be pooled")
@@ -117,21 +194,36 @@ def pool(curves: list) -> Curve:
     correct = np.concatenate([p.correct for p in pts])
     priv = {e: measures.combine([p.privacy[e] for p in pts]) for e in pts[0].privacy}
     per_attr = {k: float(np.mean([p.per_attribute[k] for p in pts])) for k in pts[0].per_attribute}
-    points.append(TradeoffPoint(r, float(correct.mean()), per_attr, priv, correct))
+    ver = _pool_verification([p.verification for p in pts])
+    secs = {k: round(sum(p.seconds.get(k, 0.0) for p in pts), 3) for k in pts[0].seconds}
+    points.append(TradeoffPoint(r, float(correct.mean()), per_attr, priv, correct, ver, secs))
   split = {**curves[0].split, "seeds": len(curves)}
-  return Curve(curves[0].name, points, curves[0].attributes, sum(c.n_samples for c in curves), split)
+  return Curve(curves[0].name, points, curves[0].attributes, sum(c.n_samples for c in curves), split,
+               curves[0].notes)
 
 
-def superiority(a: Curve, b: Curve, measure="log_rank_privacy", estimator="worst", n_grid=201) -> dict:
+def _pool_verification(results):
+  if any(v is None for v in results):
+    return None
+  from dpfe_tf.privacy.attackers.verification import VerificationResult
+  w = np.array([v.n_same + v.n_different for v in results], float)
+  w /= w.sum()
+  return VerificationResult(results[0].attacker, float(sum(wi * v.auc for wi, v in zip(w, results))),
+                            {k: float(sum(wi * v.tar_at_far[k] for wi, v in zip(w, results)))
+                             for k in results[0].tar_at_far},
+                            sum(v.n_same for v in results), sum(v.n_different for v in results))
+
+
+def superiority(a: Curve, b: Curve, measure="log_rank_privacy", attacker="worst", n_grid=201) -> dict:
   """Is ``a`` Acc-Priv superior to ``b``: more privacy at every accuracy both curves reach?
 
   Both curves are linearly interpolated as privacy(accuracy) over the accuracy range they
   share; the verdict and the mean gap (a - b) are taken on a grid over that range.
   """
-  acc_a, pa = a.arrays(measure, estimator)
-  acc_b, pb = b.arrays(measure, estimator)
+  acc_a, pa = a.arrays(measure, attacker)
+  acc_b, pb = b.arrays(measure, attacker)
   grid = overlap_grid(acc_a, acc_b, n_grid)
-  out = {"a": a.name, "b": b.name, "measure": measure, "estimator": estimator,
+  out = {"a": a.name, "b": b.name, "measure": measure, "attacker": attacker,
          "accuracy_range": None if grid is None else [float(grid[0]), float(grid[-1])]}
   if grid is None:
     return {**out, "verdict": "undetermined (the curves share no accuracy range)",

@@ -13,15 +13,17 @@ Strategies (``--strategy``):
 - ``tpu``: ``TPUStrategy`` where a TPU is reachable (``--tpu``: its name or address).
 
 Batch semantics: ``--batch_size`` is the **global** batch. Each of the R replicas gets
-``batch_size / R`` consecutive images of it, and computes its own attribute loss, its own
-y-remover pairs (pairs never cross replicas) and, with batch norm synchronised across replicas,
-the same normalisation as one device. The identity sampler fills each replica's slice with
-whole identities (P/R identities x K images), so every replica sees same-identity pairs at the
-fraction (K - 1) / (batch_size / R - 1). One device reproduces an R-replica run exactly with
-``--pair_groups=R`` (pairs within each of R consecutive slices of the batch).
+``batch_size / R`` consecutive images of it and computes its own attribute loss and its own
+defence term (pairs and batch statistics never cross replicas); with batch norm synchronised
+across replicas the normalisation is the one device's. The identity sampler fills each
+replica's slice with whole identities (P/R identities x K images). One device reproduces an
+R-replica run with ``--pair_groups=R``.
 
-Models are built on the host, then copied into the strategy's scope (``replicate``); after
-training they are copied back out (``unwrap``) so prediction and evaluation never shard data.
+Only public APIs: the training model (``models.training_model.TrainingModel``) is created on the
+host and outside the strategy's scope, its parts (extractor, predictor, defence) and its
+optimizer are copied into the scope (``replicate``), ``fit`` runs inside the scope, and the
+trained parts are copied back out (``unwrap``). The training data are streams whose batch i
+depends only on (seed, i) (``data.pipeline``), so every worker builds the same global batches.
 """
 
 from __future__ import annotations
@@ -56,8 +58,10 @@ def make_strategy(name: str = "default", cpu_replicas: int | None = None, tpu: s
   """The ``tf.distribute`` strategy called ``name`` (see the module doc)."""
   if name not in STRATEGIES:
     raise ValueError(f"unknown strategy {name!r}; one of {', '.join(STRATEGIES)}")
-  if cpu_replicas and name not in ("mirrored",):
+  if cpu_replicas is not None and name != "mirrored":
     raise ValueError("--cpu_replicas applies to --strategy=mirrored only")
+  if tpu and name != "tpu":
+    raise ValueError("--tpu applies to --strategy=tpu only")
   if name == "default":
     return tf.distribute.get_strategy()
   if name == "mirrored":
@@ -67,36 +71,11 @@ def make_strategy(name: str = "default", cpu_replicas: int | None = None, tpu: s
     return tf.distribute.MirroredStrategy()
   if name == "multi_worker":
     check_tf_config()
-    _patch_scalar_mean()
     return tf.distribute.MultiWorkerMirroredStrategy()
   resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
   tf.config.experimental_connect_to_cluster(resolver)
   tf.tpu.experimental.initialize_tpu_system(resolver)
   return tf.distribute.TPUStrategy(resolver)
-
-
-def _patch_scalar_mean():
-  """Lets Keras 3 report metrics under ``MultiWorkerMirroredStrategy``.
-
-  Keras averages each step's per-replica metric values with ``strategy.reduce("MEAN", v, axis=0)``
-  on multi-worker strategies, which fails for the scalar values metrics are. A scalar's mean over
-  all replicas of all workers is ``reduce("MEAN", v, axis=None)``; everything else is Keras' own code.
-  """
-  from keras.src.backend.tensorflow import trainer as tf_trainer
-  original = tf_trainer.reduce_per_replica
-  if getattr(original, "_dpfe_tf_patch", False):
-    return
-
-  def reduce_per_replica(values, strategy, reduction):
-    if reduction in ("auto", "mean") and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-      def one(v):
-        if v.shape.rank == 0:
-          return strategy.reduce("MEAN", v, axis=None)
-        return original(v, strategy, reduction)
-      return keras.tree.map_structure(one, values)
-    return original(values, strategy, reduction)
-  reduce_per_replica._dpfe_tf_patch = True
-  tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 def check_tf_config() -> dict:
@@ -125,10 +104,11 @@ def is_chief(strategy=None) -> bool:
 
 
 def worker_name(strategy=None) -> str:
-  resolver = getattr(getattr(strategy, "extended", None), "_cluster_resolver", None)
-  if resolver is None or resolver.task_type is None:
+  """``worker-i`` for a multi-worker strategy (from TF_CONFIG), else ``local``."""
+  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
     return "local"
-  return f"{resolver.task_type}-{resolver.task_id}"
+  task = check_tf_config()["task"]
+  return f"{task['type']}-{int(task['index'])}"
 
 
 def replicas(strategy=None) -> int:
@@ -136,8 +116,9 @@ def replicas(strategy=None) -> int:
 
 
 def is_distributed(strategy) -> bool:
-  """False for None and for TensorFlow's default (one-device, no-scope) strategy."""
-  return strategy is not None and type(strategy).__name__ != "_DefaultDistributionStrategy"
+  """True for the multi-replica strategies this module makes (not for None or the default)."""
+  return isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy,
+                               tf.distribute.TPUStrategy))
 
 
 def sync_batch_norm(model, on: bool = True):
@@ -161,29 +142,44 @@ def _copy(model):
   return clone
 
 
+def _copy_parts(model, sync: bool) -> dict:
+  """Copies of a TrainingModel's extractor, predictor (batch norm synchronised or not) and defence."""
+  parts = {}
+  for name in ("extractor", "predictor"):
+    part = getattr(model, name)
+    parts[name] = None if part is None else sync_batch_norm(_copy(part), sync)
+  defence = model.defence
+  if defence is not None:
+    parts["defence"] = type(defence).from_config(defence.get_config())
+    parts["defence"].set_weights(defence.get_weights())
+  return parts
+
+
 def scope(strategy):
   """``strategy.scope()``, or nothing for one device."""
   return strategy.scope() if is_distributed(strategy) else contextlib.nullcontext()
 
 
 def replicate(model, strategy):
-  """A copy of ``model`` whose variables live in ``strategy`` (the model itself when not distributed)."""
+  """A compiled ``TrainingModel`` whose parts and optimizer live in ``strategy`` (``model`` itself
+  when not distributed), with batch norm synchronised over the replicas and the same start on
+  every worker. The wrapper is created outside the scope (see the module doc)."""
+  from dpfe_tf.models.training_model import TrainingModel
   if not is_distributed(strategy):
     return model
   with strategy.scope():
-    return _copy(model)
-
-
-def prepare(model, strategy, dataset=None):
-  """Readies a model created in ``strategy``'s scope for ``fit`` on ``dataset``: batch norm over the
-  global batch, the same start on every worker, and a build that takes no batch (below)."""
-  if not is_distributed(strategy):
-    return model
+    parts = _copy_parts(model, sync=replicas(strategy) > 1)
+  copy = TrainingModel(**parts, name=model.name)  # outside the scope: Keras takes no batch to build it
+  with strategy.scope():
+    optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
+    copy.compile(optimizer=optimizer)
+    optimizer.build(copy.trainable_variables)
+    if model.optimizer.built and len(model.optimizer.variables) == len(optimizer.variables):
+      for a, b in zip(optimizer.variables, model.optimizer.variables):
+        a.assign(b)
   if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-    _check_same_start(model, strategy)
-  if dataset is not None:
-    _build_from_spec(model, strategy, dataset.element_spec)
-  return sync_batch_norm(model, replicas(strategy) > 1)
+    _check_same_start(copy, strategy)
+  return copy
 
 
 def _check_same_start(model, strategy):
@@ -196,30 +192,12 @@ def _check_same_start(model, strategy):
                        "run every worker with the same flags, --seed and data")
 
 
-def _build_from_spec(model, strategy, element_spec):
-  """Builds the compiled model from the data's shapes before ``fit`` instead of from its first batch.
-
-  Under a strategy Keras 3 builds the model by pulling one batch from the training iterator, which
-  (a) fails on multi-worker strategies, where it all-reduces the nested per-replica batch
-  (keras-team/keras#20585), and (b) opens an extra iterator on the data, which moves a reshuffling
-  dataset on by one pass, so a distributed run would train on other batches than a one-device run
-  with the same seed. The build only needs shapes and dtypes, which the dataset's ``element_spec`` has.
-  """
-  if not hasattr(model, "_maybe_symbolic_build") or not hasattr(model, "_symbolic_build"):
-    raise RuntimeError("this Keras version has no Model._maybe_symbolic_build/_symbolic_build: "
-                       "update dpfe_tf.distribute._build_from_spec")
-
-  def maybe_symbolic_build(iterator=None, data_batch=None):
-    with strategy.scope():
-      model._symbolic_build(data_batch=element_spec)
-  model._maybe_symbolic_build = maybe_symbolic_build
-
-
-def unwrap(model):
-  """A plain one-device copy of a model trained under a strategy (the model itself otherwise)."""
-  if getattr(model, "_distribute_strategy", None) is None:
+def unwrap(model, strategy):
+  """The trained model as a plain one-device ``TrainingModel`` (``model`` itself when not distributed)."""
+  from dpfe_tf.models.training_model import TrainingModel
+  if not is_distributed(strategy):
     return model
-  return sync_batch_norm(_copy(model), False)
+  return TrainingModel(**_copy_parts(model, sync=False), name=model.name)
 
 
 def shardable(ds: tf.data.Dataset) -> tf.data.Dataset:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-#: The paper's grid of noise scales r.
-DEFAULT_NOISE_GRID = (0.0, 0.01, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 4.0, 6.0, 8.0)
-
 
 def feature_covariance(features) -> np.ndarray:
   return np.atleast_2d(np.cov(np.asarray(features, np.float64), rowvar=False))

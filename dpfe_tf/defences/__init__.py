@@ -1,0 +1,70 @@
+"""The defences: what fine-tunes the Simple model so that its private feature forgets identity.
+
+Each is a Keras layer on the private feature (``base.Defence``) that returns its loss for a
+training batch of P identities x K images; ``models.training_model.TrainingModel`` adds it
+to the attribute loss in its own ``train_step``. One module each:
+
+- ``simple``: no removal (the paper's Simple model: the bottleneck alone).
+- ``dpfe``: the paper's y-remover (``y_remover.py``): pair-wise, same identity apart, others together.
+- ``adversarial``: an identity classifier on the feature, trained against the extractor through a
+  gradient-reversal layer (``adversarial.py``).
+- ``nopeek``: the distance correlation between the feature and the identity (``nopeek.py``).
+
+``DEFENCES`` holds their specs: defaults, the weights the ``--beta=auto`` search tries, and for
+DPFE the margin and the paper's reference values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+#: Relative margins are in units of sqrt(2 x feature_dim), the typical distance of two codes.
+REFERENCE_MARGIN_REL = 5 ** 0.5  # sqrt(5) x sqrt(20) = 10, the reference code's margin at dim 10
+
+
+@dataclasses.dataclass(frozen=True)
+class DefenceSpec:
+  name: str
+  module: str | None               # dpfe_tf.defences.<module> holds the layer (None: no defence)
+  summary: str
+  default_beta: float = 0.0
+  beta_candidates: tuple = ()
+  uses_margin: bool = False
+  default_margin_rel: float | None = None
+  margin_candidates_rel: tuple = ()
+  reference: tuple | None = None   # the paper's (beta, margin), for --preset=reference
+
+  def layer(self, beta, margin=None, num_identities=None, groups=1, feature_dim=None):
+    """The defence layer with these values (None for ``simple``)."""
+    if self.module is None:
+      return None
+    import importlib
+    return importlib.import_module(f"dpfe_tf.defences.{self.module}").make(
+        beta=beta, margin=margin, num_identities=num_identities, groups=groups, feature_dim=feature_dim)
+
+
+DEFENCES = {
+    "simple": DefenceSpec("simple", None, "no removal: the PCA-initialised bottleneck fine-tuned on the attributes"),
+    "dpfe": DefenceSpec(
+        "dpfe", "y_remover", "the paper's y-remover: same-identity features pushed apart to a margin, "
+        "different identities pulled together",
+        default_beta=1.0, beta_candidates=(0.1, 0.3, 1.0, 3.0), uses_margin=True, default_margin_rel=1.0,
+        margin_candidates_rel=(1.0, REFERENCE_MARGIN_REL), reference=(0.01, 10.0)),
+    "adversarial": DefenceSpec(
+        "adversarial", "adversarial", "an identity classifier on the feature, trained against the "
+        "extractor by gradient reversal", default_beta=0.3, beta_candidates=(0.1, 0.3, 1.0, 3.0)),
+    "nopeek": DefenceSpec(
+        "nopeek", "nopeek", "distance correlation between the feature and the identity (one-hot) in "
+        "each batch, minimised", default_beta=1.0, beta_candidates=(0.3, 1.0, 3.0, 10.0)),
+}
+
+
+def get(name: str) -> DefenceSpec:
+  if name not in DEFENCES:
+    raise ValueError(f"unknown defence {name!r}; choose one of {', '.join(DEFENCES)}")
+  return DEFENCES[name]
+
+
+def trained(names) -> list[str]:
+  """The defences of ``names`` that train a stage of their own (all but simple)."""
+  return [n for n in names if get(n).module is not None]

@@ -1,0 +1,272 @@
+"""Procedure 2 on trained models: features -> noise -> accuracy and every attacker -> curves, verdicts.
+
+Computation only: ``dpfe_tf.evaluate`` is the command, ``plots`` draws, ``tables`` formats.
+
+For each model (a trained stage), on the evaluated partition (``split``, default test: people
+never seen in training): the private features, Gaussian noise N(0, r C) over the noise grid, the
+cloud predictor's accuracy and every attacker's measures on the same probes (every kept image a
+probe once). The attacker's public data are the training partition (other people) through the
+same extractor; its photos are the evaluated images' own files. With ``seeds`` > 1 each model is
+trained again with seeds + 1..seeds-1 (from the same original MOON, with the weight seed 0 chose)
+and the curves are pooled; intervals are stratified by seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+
+import numpy as np
+
+from dpfe_tf import config as config_lib
+from dpfe_tf import run_dir
+from dpfe_tf.data import attributes as attrs
+from dpfe_tf.data import pipeline
+from dpfe_tf.privacy import attackers as attackers_lib
+from dpfe_tf.privacy import face, intervals, tradeoff
+
+
+@dataclasses.dataclass
+class EvalModel:
+  """A trained split stage ready to evaluate."""
+  name: str
+  stage: run_dir.Stage
+  split: object                 # models.separation.SplitModel
+  attribute_names: tuple
+  data: config_lib.DataConfig   # what it was trained on
+
+  @property
+  def image_size(self):
+    return tuple(self.split.extractor.input_shape[1:3])
+
+  def features(self, faces) -> np.ndarray:
+    return self.split.extractor.predict(pipeline.image_batches(faces.images, 256), verbose=0)
+
+  def predict(self, features) -> np.ndarray:
+    return self.split.predictor.predict(features, batch_size=1024, verbose=0)
+
+
+@dataclasses.dataclass
+class EvaluationResult:
+  curves: list
+  verdicts: list
+  point_ci: dict
+  notes: list
+  meta: dict
+
+
+def load(stage: run_dir.Stage, name=None) -> EvalModel:
+  cfg = stage.train_config()
+  split = stage.halves()
+  names = cfg.attribute_names
+  if split.predictor.output_shape[-1] != len(names):
+    raise ValueError(f"{stage.path}: the predictor has {split.predictor.output_shape[-1]} outputs, config.json "
+                     f"lists {len(names)} attributes")
+  return EvalModel(name or stage.name, stage, split, names, cfg.data)
+
+
+def original_pca(stage: run_dir.Stage, train) -> EvalModel:
+  """The baseline of the original MOON's raw cut, PCA to the feature dim (Simple before its fine-tuning)."""
+  from dpfe_tf.training import stages as stages_lib
+  cfg = stage.train_config()
+  original = run_dir.load_model(run_dir.original_of(stage), "the original MOON")
+  split = stages_lib.pca_start(cfg, original, train, {})
+  return EvalModel("original-pca", stage, split, cfg.attribute_names, cfg.data)
+
+
+def model_names(stages) -> list[str]:
+  """Short unique names: the stage name, prefixed by its variant when stages repeat."""
+  short = [s.name for s in stages]
+  if len(set(short)) == len(short):
+    return short
+  return [f"{run_dir.variant_of(s).name}/{s.name}" for s in stages]
+
+
+def check_comparable(models: list[EvalModel]):
+  """Models compared on one set of probes must take the same images; say what differs otherwise."""
+  sizes = {m.image_size for m in models}
+  if len(sizes) > 1:
+    raise ValueError("the models take different image sizes (" + ", ".join(
+        f"{m.name}: {m.image_size[0]}x{m.image_size[1]}" for m in models) + "); evaluate them separately")
+  datas = {m.data.data_dir for m in models}
+  if len(datas) > 1:
+    raise ValueError("the models were trained on different data (" + ", ".join(
+        f"{m.name}: {m.data.data_dir or 'the embedded demo'}" for m in models) + "); pass --data_dir to evaluate "
+        "them on one data set, or evaluate them separately")
+
+
+def seed_stage(stage: run_dir.Stage, k: int) -> run_dir.Stage:
+  """Seed k's copy of a stage, trained (Simple and this stage) if missing."""
+  if k == 0:
+    return stage
+  from dpfe_tf.training import stages as stages_lib
+  variant = run_dir.variant_of(stage)
+  target = variant.seed(k).stage(stage.name)
+  if target.done:
+    return target
+  cfg = stage.train_config()
+  if stage.name != run_dir.SIMPLE:  # the weight seed 0 chose, not a new search
+    chosen = stage.metrics().get("defence", {})
+    cfg = dataclasses.replace(cfg, defence=dataclasses.replace(
+        cfg.defence, beta=chosen.get("beta", cfg.defence.beta), margin=chosen.get("margin")))
+  cfg = cfg.for_seed(k, run_dir.original_of(stage))
+  todo = (run_dir.SIMPLE,) if stage.name == run_dir.SIMPLE else (run_dir.SIMPLE, stage.name)
+  print(f"== seed {cfg.seed}: {' and '.join(todo)} in {variant.seed(k).path}", flush=True)
+  stages_lib.run(cfg, todo, variant=variant.seed(k))
+  return target
+
+
+class _Sources:
+  """The evaluated images, the attacker's public data and the photo embeddings, loaded once."""
+
+  def __init__(self, cfg: config_lib.EvalConfig, model: EvalModel, names: list[str]):
+    data = model.data if cfg.data_dir is None else config_lib.DataConfig(
+        cfg.data_dir, model.image_size, cfg.cache_dir or model.data.cache_dir)
+    data = dataclasses.replace(data, image_size=model.image_size, cache_dir=cfg.cache_dir or data.cache_dir)
+    self.evaluated = data.load(cfg.split, limit=cfg.limit)
+    public_cfg = dataclasses.replace(model.data, image_size=model.image_size,
+                                     cache_dir=cfg.cache_dir or model.data.cache_dir)
+    self.public = None
+    self.notes = []
+    needs_public = any(n in names for n in ("lda", "linkage", "reconstruction", attackers_lib.VERIFICATION))
+    if needs_public:
+      if cfg.data_dir is None and cfg.split == "train":
+        self.notes.append("no public data for the attackers: the evaluated partition is the training one")
+      else:
+        self.public = public_cfg.load("train")
+    self.photos = self.public_photos = None
+    if any(n in names for n in attackers_lib.FACE_ATTACKERS):
+      self.photos, found = face.photo_embeddings(self.evaluated, data.cache_dir)
+      self.notes.append(f"face recogniser: a face was detected in {found.mean():.1%} of the {len(found)} evaluated "
+                        "photos (the others use the whole aligned crop)")
+      if "linkage" in names and self.public is not None:
+        self.public_photos, _ = face.photo_embeddings(self.public, public_cfg.cache_dir)
+
+  def evidence(self):
+    return tradeoff.Evidence(self.photos, self.public_photos,
+                             None if self.public is None else np.asarray(self.public.images))
+
+
+def _usable(names, sources: _Sources):
+  """The attackers whose inputs exist (the others are left out with a note)."""
+  out = []
+  for n in names:
+    need_public = n in ("linkage", "reconstruction", attackers_lib.VERIFICATION)
+    if need_public and sources.public is None:
+      sources.notes.append(f"{n} attacker not run: no public data")
+      continue
+    out.append(n)
+  return out
+
+
+def evaluate(cfg: config_lib.EvalConfig, progress=True) -> EvaluationResult:
+  """Loads (training missing seeds), evaluates every model on the same probes, compares them."""
+  stage_lists = [run_dir.stages_at(d) for d in cfg.model_dirs]
+  base = [s for lst in stage_lists for s in lst]
+  names = model_names(base)
+  first = [load(s, n) for s, n in zip(base, names)]
+  if cfg.data_dir is None:
+    check_comparable(first)
+  else:
+    check_comparable([dataclasses.replace(m, data=first[0].data) for m in first])
+  wanted, notes = attackers_lib.resolve(cfg.attackers, photos=_photo_files(cfg, first[0]))
+  if "reconstruction" in wanted and not cfg.reconstruction_noise:
+    wanted.remove("reconstruction")
+    notes.append("reconstruction attacker not run (--reconstruction_noise is empty)")
+  sources = _Sources(cfg, first[0], wanted)
+  wanted = _usable(wanted, sources)
+  if "original_pca" in cfg.baselines:
+    train = dataclasses.replace(first[0].data, image_size=first[0].image_size).load("train")
+    first = [original_pca(base[0], train)] + first
+    base = [base[0]] + base
+    names = ["original-pca"] + names
+  per_seed = []
+  for k in range(cfg.seeds):
+    models = first if k == 0 else [m if m.name == "original-pca" else load(seed_stage(s, k), n)
+                                   for m, s, n in zip(first, base, names)]
+    per_seed.append(_curves(cfg, k, models, wanted, sources, progress))
+  curves = [tradeoff.pool([s[i] for s in per_seed]) if cfg.seeds > 1 else per_seed[0][i]
+            for i in range(len(first))]
+  notes = notes + sources.notes
+  if "reconstruction" in wanted:
+    notes.append(f"reconstruction attacker run at noise {', '.join(f'{r:g}' for r in cfg.reconstruction_noise)} "
+                 "only (a decoder per level); the worst case elsewhere is over the other attackers")
+  for c in curves:
+    c.notes = notes
+  groups = None
+  if cfg.seeds > 1:  # bootstrap strata: which seed each pooled probe and sample came from
+    groups = {"probe": np.concatenate([np.full(s[0].points[0].privacy[next(iter(s[0].points[0].privacy))].n_probe, k)
+                                       for k, s in enumerate(per_seed)]),
+              "sample": np.concatenate([np.full(len(s[0].points[0].correct), k) for k, s in enumerate(per_seed)])}
+  if cfg.against is not None and cfg.against not in [c.name for c in curves]:
+    raise ValueError(f"no model named {cfg.against!r} to compare against (models: {', '.join(c.name for c in curves)})")
+  verdicts, point_ci = compare(curves, cfg.bootstrap, cfg.seed, groups, cfg.against)
+  meta = {"data_dir": sources.evaluated.data_dir, "split": cfg.split, "images": len(sources.evaluated),
+          "identities": sources.evaluated.num_identities, "models": {m.name: m.stage.path for m in first},
+          "noise_grid": list(cfg.noise_grid), "seed": cfg.seed, "seeds": cfg.seeds,
+          "rotated": cfg.rotate or cfg.seeds > 1, "bootstrap": cfg.bootstrap, "attackers": wanted,
+          "public_data": None if sources.public is None else {"images": len(sources.public),
+                                                                "identities": sources.public.num_identities},
+          "notes": notes}
+  return EvaluationResult(curves, verdicts, point_ci, notes, meta)
+
+
+def _curves(cfg, k, models, wanted, sources, progress) -> list:
+  """Seed k's curve of every model: each with its own attackers, all on the same probes."""
+  bar = io_progress(progress, len(models) * len(cfg.noise_grid),
+                    f"evaluating {len(models)} model(s) x {len(cfg.noise_grid)} noise levels, attackers "
+                    f"{', '.join(wanted)}" + (f" (seed {k})" if cfg.seeds > 1 else ""))
+  settings = tradeoff.CurveSettings(cfg.noise_grid, cfg.min_images, cfg.probe_fraction, cfg.seed + k,
+                                    cfg.rotate or cfg.seeds > 1)  # each seed its own split and noise
+  curves = []
+  for m in models:
+    identifying = [attackers_lib.make(n, cfg.reconstruction_noise) for n in wanted if n != attackers_lib.VERIFICATION]
+    verifier = attackers_lib.make(attackers_lib.VERIFICATION) if attackers_lib.VERIFICATION in wanted else None
+    labels = sources.evaluated.attributes[:, attrs.attribute_indices(m.attribute_names)]
+    public = sources.public
+    md = tradeoff.ModelData(m.name, m.features(sources.evaluated), sources.evaluated.identities, labels,
+                            m.attribute_names, m.predict, None if public is None else m.features(public),
+                            None if public is None else public.identities)
+    curves.append(tradeoff.tradeoff_curve(md, identifying, settings, sources.evidence(), verifier,
+                                          bar.add if bar else None))
+  return curves
+
+
+def _photo_files(cfg, model: EvalModel) -> bool:
+  """Whether the evaluated images are real photo files (a face recogniser means something on them)."""
+  return cfg.data_dir is not None or not model.data.synthetic
+
+
+def io_progress(enabled, total, title):
+  if not enabled:
+    return None
+  from dpfe_tf import io_utils
+  return io_utils.progress(total, title)
+
+
+def compare(curves, n_boot=1000, seed=0, groups=None, against=None):
+  """Superiority verdicts of each later model against each earlier one (or every model against
+  ``against``), with paired-bootstrap intervals of the gap under the worst-case attacker, and
+  per-point intervals of every curve. ``groups``: seed labels of the pooled probes and samples."""
+  g = groups or {}
+  if against is None:
+    pairs = [(b, a) for a, b in itertools.combinations(curves, 2)]
+  else:
+    ref = next(c for c in curves if c.name == against)
+    pairs = [(c, ref) for c in curves if c is not ref]
+  verdicts = []
+  for a, b in pairs:
+    gap = intervals.gap_intervals(a, b, n_boot, seed, probe_groups=g.get("probe"), sample_groups=g.get("sample"))
+    v = tradeoff.superiority(a, b, "log_rank_privacy")
+    v["interval"] = gap
+    if v["mean_gap"] is not None and gap.get("mean_curve_gap_ci"):
+      lo, hi = gap["mean_curve_gap_ci"]
+      v["verdict"] += (f"; the mean gap's {int(100 * gap['level'])}% interval [{lo:+.3f}, {hi:+.3f}] "
+                       + ("excludes zero" if gap["curve_gap_excludes_zero"] else "includes zero"))
+    verdicts.append(v)
+    verdicts.append(tradeoff.superiority(a, b, "one_nn_error"))
+  point_ci = {c.name: [intervals.point_intervals(p, n_boot, seed, probe_groups=g.get("probe"),
+                                                 sample_groups=g.get("sample")) if p.privacy else None
+                       for p in c.points] for c in curves}
+  return verdicts, point_ci

@@ -1,0 +1,136 @@
+"""The attackers of issue 13: each recovers identity from features that encode it and sits at the
+random reference on features that do not; the worst case is taken in one place; the face
+recogniser is real and offline; a missing extra is a one-line error naming the install command."""
+
+import numpy as np
+import pytest
+
+from conftest import CELEBA_SUBSET, needs_celeba_subset
+from dpfe_tf.privacy import attackers, face, measures, tradeoff
+from dpfe_tf.privacy.attackers import classifier, linkage, verification
+from dpfe_tf.privacy.attackers.base import AttackData
+
+needs_face = pytest.mark.skipif(not face.available(), reason="the 'attacks' extra (dlib) is not installed")
+
+
+def _people(K, n, seed, leak=1.0):
+  """Features and face embeddings of K people x n images: both driven by a hidden identity code."""
+  rng = np.random.default_rng(seed)
+  code = rng.normal(size=(K, 6))
+  y = np.repeat(np.arange(K) + 100 * seed, n)
+  f = leak * code[y % 100] @ MIX_F + rng.normal(size=(K * n, 10))
+  photos = code[y % 100] @ MIX_E + 0.3 * rng.normal(size=(K * n, 16))
+  return f, y, photos
+
+
+MIX_F = np.random.default_rng(7).normal(size=(6, 10))
+MIX_E = np.random.default_rng(8).normal(size=(6, 16))
+
+
+def _data(leak=3.0, seed=0):
+  f, y, photos = _people(20, 25, 1, leak)
+  pf, py, pphotos = _people(60, 20, 2, leak)
+  return AttackData(f, y, seed, pf, py, photos, pphotos)
+
+
+def _run(name, data):
+  return measures.pooled(attackers.make(name), data, measures.splits(data.identities, 18, seed=0, rotate=True))
+
+
+@pytest.mark.parametrize("name", ["kde", "lda", "classifier", "linkage"])
+def test_attacker_identifies_encoded_identity_and_is_random_on_noise(name):
+  strong = _run(name, _data(leak=3.0))
+  assert strong.top1 > 0.8 and strong.log_rank_privacy < 0.1, name
+  rng = np.random.default_rng(3)
+  d = _data(leak=0.0)
+  d.features = rng.normal(size=d.features.shape)
+  if name == "linkage":  # independent of identity everywhere, the regressor has nothing to learn
+    d.public_features = rng.normal(size=d.public_features.shape)
+  chance = _run(name, d)
+  assert chance.log_rank_privacy == pytest.approx(chance.random_log_rank, abs=0.05), name
+  assert chance.top1 < 0.15  # 1/K = 0.05
+
+
+def test_linkage_regressor_loss_goes_down():
+  d = _data(leak=3.0)
+  _, history = linkage.train_regressor(d.public_features, d.public_photos, epochs=20)
+  assert history["loss"][-1] < 0.5 * history["loss"][0]
+
+
+def test_classifier_is_tuned_by_cross_validation_on_the_gallery():
+  d = _data(leak=1.0)
+  a = attackers.make("classifier")
+  r = _run("classifier", d)
+  a.prepare(d, measures.splits(d.identities, 18))
+  assert a.setting in classifier.GRID and len(a.tuning) == len(classifier.GRID)
+  assert r.notes["setting"] == {"hidden": a.setting.hidden, "steps": a.setting.steps, "l2": a.setting.l2}
+
+
+def test_verification_auc_is_half_on_noise_and_high_on_identity():
+  d = _data(leak=3.0)
+  v = attackers.make("verification").run(d)
+  assert v.auc > 0.9 and v.tar_at_far["0.01"] > 0.3 and v.n_same == 20 * 300
+  rng = np.random.default_rng(0)
+  d.features, d.public_features = rng.normal(size=d.features.shape), rng.normal(size=d.public_features.shape)
+  v = attackers.make("verification").run(d)
+  assert v.auc == pytest.approx(0.5, abs=0.03) and v.tar_at_far["0.01"] < 0.05
+
+
+def test_roc_auc_and_tar_on_hand_made_scores():
+  scores, labels = np.array([0.9, 0.8, 0.3, 0.7, 0.2, 0.1]), np.array([1, 1, 1, 0, 0, 0])
+  assert verification.roc_auc(scores, labels) == pytest.approx(8 / 9)
+  assert verification.tar_at_far(scores, labels, fars=(0.34,))["0.34"] == pytest.approx(2 / 3)
+
+
+def _result(name, lrp, top1):
+  return measures.PrivacyResult(name, 10, 10, lrp, 0.5, 0.2, 1 - top1, 0.5, 0.7, 0.55, 0.29)
+
+
+def test_worst_case_names_the_right_attacker():
+  p = tradeoff.TradeoffPoint(0.0, 0.9, {}, {"kde": _result("kde", 0.5, 0.2), "lda": _result("lda", 0.3, 0.4),
+                                            "linkage": _result("linkage", 0.4, 0.6)})
+  assert p.worst("log_rank_privacy") == (0.3, "lda")
+  assert p.worst("top1") == (pytest.approx(0.6), "linkage")
+  assert p.value("log_rank_privacy", "kde") == 0.5
+
+
+def test_missing_extra_is_an_error_naming_the_install_command(monkeypatch):
+  monkeypatch.setattr(face, "available", lambda: False)
+  with pytest.raises(face.MissingExtra, match=r'pip install -e "\.\[attacks\]"'):
+    attackers.resolve(["linkage"], photos=True)
+  names, notes = attackers.resolve(["all"], photos=True)
+  assert "linkage" not in names and "kde" in names and any("not installed" in n for n in notes)
+  names, notes = attackers.resolve(["all"], photos=False)
+  assert any("drawings" in n or "not installed" in n for n in notes)
+
+
+@needs_face
+@needs_celeba_subset
+def test_the_face_recogniser_identifies_real_celeba_photos(cache_dir):
+  from dpfe_tf import config
+  test = config.DataConfig(CELEBA_SUBSET, (54, 44), cache_dir).load("test")
+  ids = np.unique(test.identities)[:6]
+  pick = np.concatenate([np.flatnonzero(test.identities == i)[:4] for i in ids])
+  emb, found = face.photo_embeddings(test.subset(pick), cache_dir)
+  assert emb.shape == (24, face.DIM) and found.mean() > 0.5
+  d = ((emb[:, None] - emb[None]) ** 2).sum(-1) + np.eye(24) * 1e9
+  y = test.identities[pick]
+  assert (y[d.argmin(1)] == y).mean() > 0.7  # nearest other photo: the same person
+
+
+@needs_face
+def test_reconstruction_attacker_runs_end_to_end(tiny_faces, cache_dir):
+  from dpfe_tf import config
+  data = config.DataConfig(tiny_faces, (32, 26), cache_dir)
+  train, test = data.load("train"), data.load("test")
+  rng = np.random.default_rng(0)
+  code = rng.normal(size=(100, 10))
+  f_test = code[test.identities % 100] + 0.1 * rng.normal(size=(len(test), 10))
+  f_train = code[train.identities % 100] + 0.1 * rng.normal(size=(len(train), 10))
+  photos, _ = face.photo_embeddings(test, cache_dir)
+  d = AttackData(f_test, test.identities, 0, f_train, train.identities, photos, None, np.asarray(train.images))
+  a = attackers.make("reconstruction")
+  assert a.runs_at(0.0) and not a.runs_at(1.0)
+  a.epochs = 2
+  r = measures.pooled(a, d, measures.splits(test.identities, 5, seed=0, rotate=False))
+  assert r.attacker == "reconstruction" and r.K == 4 and 0.0 <= r.log_rank_privacy <= 1.0

@@ -1,0 +1,57 @@
+"""Configurations round-trip through JSON and are checked on creation; the run folder's layout."""
+
+import dataclasses
+import os
+
+import pytest
+
+from dpfe_tf import config, run_dir
+
+
+def test_train_config_round_trips_through_json():
+  cfg = config.TrainConfig(data=config.DataConfig("/data/celeba", "54x44"), layer="conv4_2", attributes="ga",
+                           defence=config.DefenceConfig(name="nopeek", beta="auto", beta_candidates=(1, 3)))
+  back = config.from_dict(config.TrainConfig, config.to_dict(cfg))
+  assert back == cfg and back.attributes == "GA" and back.data.image_size == (54, 44)
+  assert back.defence.beta_candidates == (1.0, 3.0) and back.variant == "conv4_2-GA"
+  assert cfg.output_dir == os.path.abspath(os.path.join("runs", "celeba"))  # runs/<data name>
+  assert config.TrainConfig().output_dir.endswith(os.path.join("runs", "demo"))
+  with pytest.raises(ValueError, match="unknown TrainConfig field"):
+    config.from_dict(config.TrainConfig, {**config.to_dict(cfg), "learning_rate": 1})
+
+
+def test_every_default_is_written_once():
+  """The flags take their defaults from the dataclasses (no second copy to drift)."""
+  from absl import flags
+  from dpfe_tf import flags as dflags
+  dflags.training()
+  dflags.evaluation()
+  F = flags.FLAGS
+  for name in ("batch_size", "epochs_original", "lr_defence", "pca_samples", "same_pair_fraction", "layer"):
+    assert F[name].default == getattr(config.TrainConfig, name), name
+  assert F["min_images"].default == config.DEFAULT_MIN_IMAGES == config.EvalConfig.min_images
+  assert [float(v) for v in F["noise"].default] == list(config.DEFAULT_NOISE_GRID)
+
+
+def test_stage_identity_lists_what_differs(tmp_path):
+  stage = run_dir.Stage(str(tmp_path / "dpfe"))
+  os.makedirs(stage.path)
+  cfg = config.TrainConfig(output_dir=str(tmp_path))
+  stage.write_config({"epochs": 4, "simple": {"lr": 3e-4}}, cfg, "done")
+  stage.check({"epochs": 4, "simple": {"lr": 3e-4}}, overwrite=False)  # the same: accepted
+  with pytest.raises(run_dir.ConfigMismatch, match=r"epochs: saved 4, now 8; simple.lr: saved 0.0003, now 0.001"):
+    stage.check({"epochs": 8, "simple": {"lr": 1e-3}}, overwrite=False)
+
+
+def test_stages_at_finds_a_variant_or_explains(tmp_path):
+  with pytest.raises(FileNotFoundError, match="no trained extractor.keras"):
+    run_dir.stages_at(str(tmp_path))
+  for v in ("conv7-G", "conv4_2-G"):
+    d = tmp_path / v / "simple"
+    os.makedirs(d)
+    for f in ("extractor.keras", "predictor.keras", "metrics.json"):
+      open(d / f, "w").close()
+  with pytest.raises(ValueError, match="several trained variants .conv4_2-G, conv7-G."):
+    run_dir.stages_at(str(tmp_path))
+  assert [s.name for s in run_dir.stages_at(str(tmp_path / "conv7-G"))] == ["simple"]
+  assert dataclasses.is_dataclass(config.EvalConfig(model_dirs=("x",)))

@@ -1,0 +1,171 @@
+"""The defences: each loss against a reference, and each one lowering identity information where
+Simple leaks it (measured on a small vector setting, not assumed)."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dpfe_tf import config, defences
+from dpfe_tf.data import sampling
+from dpfe_tf.defences import adversarial, nopeek, y_remover
+from dpfe_tf.models.training_model import TrainingModel
+from dpfe_tf.privacy import measures
+from dpfe_tf.privacy.attackers.base import AttackData
+from dpfe_tf.privacy.attackers.lda import LDAAttacker
+
+
+def numpy_pair_loss(f, y, margin):
+  terms = []
+  for i, j in itertools.combinations(range(len(f)), 2):
+    d = np.linalg.norm(f[i] - f[j])
+    terms.append(max(margin - d, 0.0) ** 2 if y[i] == y[j] else d ** 2)
+  return float(np.mean(terms))
+
+
+@pytest.mark.parametrize("seed,margin", [(0, 10.0), (1, 2.0), (2, 0.5)])
+def test_pair_loss_matches_numpy_formula(seed, margin):
+  rng = np.random.default_rng(seed)
+  f = rng.normal(size=(24, 10)).astype(np.float32)
+  y = rng.integers(0, 5, 24)
+  assert float(y_remover.y_remover_loss(f, y, margin)) == pytest.approx(numpy_pair_loss(f, y, margin), rel=1e-4)
+
+
+def test_pair_loss_directions():
+  # Same identity far apart beyond the margin: no loss; different identities: squared distance.
+  f = np.array([[0.0, 0.0], [3.0, 4.0]], np.float32)
+  assert float(y_remover.y_remover_loss(f, [1, 1], margin=5.0)) == pytest.approx(0.0, abs=1e-5)
+  assert float(y_remover.y_remover_loss(f, [1, 1], margin=7.0)) == pytest.approx(4.0, rel=1e-4)
+  assert float(y_remover.y_remover_loss(f, [1, 2], margin=7.0)) == pytest.approx(25.0, rel=1e-4)
+
+
+def test_gradients_finite_at_zero_distance():
+  f = tf.Variable(np.ones((4, 3), np.float32))
+  for loss_fn in (lambda: y_remover.y_remover_loss(f, tf.constant([0, 0, 1, 1]), 10.0),
+                  lambda: nopeek.identity_distance_correlation(f, tf.constant([0, 0, 1, 1]))[0]):
+    with tf.GradientTape() as tape:
+      loss = loss_fn()
+    assert np.isfinite(tape.gradient(loss, f).numpy()).all()
+
+
+def test_grouped_loss_is_the_mean_of_the_slices_losses():
+  rng = np.random.default_rng(0)
+  f = rng.normal(size=(12, 3)).astype(np.float32)
+  y = np.repeat(np.arange(6), 2).astype(np.int32)
+  layer = y_remover.YRemover(margin=2.0, beta=1.0, groups=3)
+  loss, objective, metrics = layer(f, y)
+  per = [y_remover.loss_and_same_fraction(f[i:i + 4], y[i:i + 4], 2.0) for i in (0, 4, 8)]
+  assert float(loss) == pytest.approx(np.mean([float(p[0]) for p in per]), rel=1e-6) == float(objective)
+  assert float(metrics["same_pairs"]) == pytest.approx(1 / 3)     # 2 of the 6 pairs of each slice
+  assert abs(float(y_remover.y_remover_loss(f, y, 2.0)) - float(loss)) > 1e-3  # cross-slice pairs left out
+  assert y_remover.YRemover.from_config(layer.get_config()).groups == 3
+
+
+@pytest.mark.parametrize("n,dx,dy,seed", [(30, 4, 2, 0), (64, 10, 10, 1), (17, 1, 3, 2)])
+def test_distance_correlation_equals_the_dcor_package(n, dx, dy, seed):
+  dcor = pytest.importorskip("dcor")
+  rng = np.random.default_rng(seed)
+  x = rng.normal(size=(n, dx))
+  y = x[:, :min(dx, dy)].sum(1, keepdims=True) ** 2 + rng.normal(size=(n, dy))
+  ours = float(nopeek.distance_correlation(x.astype(np.float32), y.astype(np.float32)))
+  assert ours == pytest.approx(dcor.distance_correlation(x, y), abs=2e-4)
+  ids = rng.integers(0, 5, n)
+  onehot = np.eye(5)[ids]
+  ident = float(nopeek.identity_distance_correlation(x.astype(np.float32), ids)[0])
+  assert ident == pytest.approx(dcor.distance_correlation(x, onehot), abs=2e-4)
+
+
+def test_gradient_reversal_passes_values_and_flips_gradients():
+  x = tf.Variable([[1.0, -2.0]])
+  with tf.GradientTape() as tape:
+    y = adversarial.reverse_gradient(x, 0.5)
+    loss = tf.reduce_sum(3.0 * y)
+  np.testing.assert_allclose(y.numpy(), x.numpy())
+  np.testing.assert_allclose(tape.gradient(loss, x).numpy(), [[-1.5, -1.5]])
+
+
+def test_unknown_defence_lists_the_choices():
+  with pytest.raises(ValueError, match="unknown defence 'pca'; choose one of simple, dpfe, adversarial, nopeek"):
+    defences.get("pca")
+
+
+# ---- a small setting where Simple leaks identity: inputs = identity code + attribute + noise
+
+def _toy(n_ids=48, per=12, seed=0):
+  """Inputs: an identity code (8-d, persistent), nuisance (8-d, new for every image: pose, light...)
+  and the attribute; a defence can keep the attribute and the nuisance and drop the code."""
+  rng = np.random.default_rng(seed)
+  codes = rng.normal(size=(n_ids, 8))
+  ids = np.repeat(np.arange(n_ids), per)
+  attr = rng.integers(0, 2, len(ids))
+  x = np.concatenate([codes[ids] + 0.3 * rng.normal(size=(len(ids), 8)), rng.normal(size=(len(ids), 8)),
+                      (2 * attr - 1)[:, None] + 0.3 * rng.normal(size=(len(ids), 1))], 1).astype(np.float32)
+  return x, attr[:, None].astype(np.float32), ids
+
+
+def _train(defence_name, beta, seed=0, steps=400, margin=None):
+  keras.utils.set_random_seed(seed)
+  x, y, ids = _toy(seed=seed)
+  train = ids < 32
+  inp = keras.Input((17,))
+  f = keras.layers.BatchNormalization(center=False, scale=False)(keras.layers.Dense(4)(inp))
+  extractor = keras.Model(inp, f)
+  code = keras.Input((4,))
+  predictor = keras.Model(code, keras.layers.Dense(1)(code))
+  spec = defences.get(defence_name)
+  if margin is None and spec.uses_margin:
+    margin = config.DefenceConfig().resolved(4)["margin"]  # the default: 1 x sqrt(2 x dim)
+  layer = spec.layer(beta, margin, num_identities=32, feature_dim=4)
+  model = TrainingModel(extractor, predictor, layer)
+  model.compile(optimizer=keras.optimizers.Adam(3e-3))
+  sampler = sampling.IdentitySampler(ids[train], 32, 4, seed=seed)
+  xt, yt, it = x[train], y[train], ids[train]
+
+  def gen():
+    for step in range(steps):
+      b = sampler.batch_at(step)
+      yield {"image": xt[b], "identity": it[b].astype(np.int32)}, yt[b]
+  ds = tf.data.Dataset.from_generator(gen, output_signature=(
+      {"image": tf.TensorSpec((32, 17), tf.float32), "identity": tf.TensorSpec((32,), tf.int32)},
+      tf.TensorSpec((32, 1), tf.float32)))
+  hist = model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0).history
+  test = ~train
+  feats = extractor.predict(x[test], verbose=0)
+  acc = float(((predictor.predict(feats, verbose=0) > 0) == (y[test] > 0.5)).mean())
+  data = AttackData(feats, ids[test], 0)
+  lrp = measures.pooled(LDAAttacker(), data, measures.splits(ids[test], min_images=5)).log_rank_privacy
+  return acc, lrp, hist
+
+
+@pytest.fixture(scope="module")
+def simple_toy():
+  return _train("simple", 0.0)
+
+
+@pytest.mark.parametrize("name,beta", [("dpfe", 1.0), ("adversarial", 1.0), ("nopeek", 3.0)])
+def test_each_defence_lowers_identity_information_where_simple_leaks_it(simple_toy, name, beta):
+  s_acc, s_lrp, _ = simple_toy
+  assert s_lrp < 0.45 and s_acc > 0.9   # Simple keeps part of the identity code (random: about 0.72)
+  acc, lrp, hist = _train(name, beta)
+  assert lrp > s_lrp + 0.1, (name, lrp, s_lrp)
+  assert acc > 0.8, (name, acc)          # and the attribute survives
+
+
+def test_adversarial_identity_loss_goes_up_while_the_attribute_loss_stays_bounded():
+  _, _, hist = _train("adversarial", 1.0, steps=600)
+  first, last = hist["identity_loss"][0], hist["identity_loss"][-1]
+  assert last > first - 0.05 and last > np.log(32) * 0.8   # near chance for 32 identities
+  assert hist["acc"][-1] > 0.8
+
+
+@pytest.mark.parametrize("preset", ["default", "reference"])
+def test_the_default_y_remover_changes_the_feature_where_the_papers_values_barely_do(simple_toy, preset):
+  """The default (beta 1, margin sqrt(2 x dim)) removes identity: +0.29 log-rank privacy over Simple here.
+  The reference values (beta 0.01, margin 10) move it by about a third of that (+0.10): the same
+  threshold fails them, which this test checks too."""
+  values = config.DefenceConfig(preset=preset).resolved(4)
+  _, lrp, _ = _train("dpfe", values["beta"], margin=values["margin"])
+  gain = lrp - simple_toy[1]
+  assert (gain > 0.2) == (preset == "default"), (preset, gain)

@@ -23,11 +23,9 @@ F = flags.FLAGS
 
 
 def main(_):
-  import dataclasses
-
   import numpy as np
 
-  from dpfe_tf import config
+  from dpfe_tf import config, run_dir
   from dpfe_tf.privacy import evaluation, face
 
   cfg = config.EvalConfig(model_dirs=(F.model_dir,), noise_grid=tuple(float(r) for r in F.noise),
@@ -42,8 +40,7 @@ def main(_):
       print(f"{p.r:>5g} {name:<15} {secs:>8.1f} {lrp:>17.3f}")
   print(f"whole evaluation (features, attackers, intervals): {total:.1f} s for {len(cfg.noise_grid)} noise level(s)")
   if face.available():
-    stage_cfg = evaluation.load(evaluation.run_dir.stages_at(F.model_dir)[0]).data
-    test = dataclasses.replace(stage_cfg).load("test")
+    test = run_dir.stages_at(F.model_dir)[0].train_config().data.load("test")
     paths = test.image_paths()[:F.faces]
     rec = face.FaceRecogniser()
     from PIL import Image

@@ -224,7 +224,7 @@ class TrainConfig:
   feature_dim: int = 10
   defence: DefenceConfig = dataclasses.field(default_factory=DefenceConfig)
   batch_size: int = 64
-  epochs_original: int = 8
+  epochs_original: int = 6
   epochs_simple: int = 4
   epochs_defence: int = 4
   steps_per_epoch: int | None = None     # cap on steps per epoch (None: one pass over the data)
@@ -383,9 +383,14 @@ class InvertConfig:
     self.model_dirs = _folders(self.model_dirs)
     from dpfe_tf import defences
     self.sources = tuple(self.sources)
-    choices = ("original", *defences.DEFENCES)
-    if not self.sources or any(s not in choices for s in self.sources):
-      raise ValueError(f"sources to invert must be some of {', '.join(choices)}, got {self.sources!r}")
+    if not self.sources:
+      raise ValueError("name at least one source to invert: original, simple or a defence")
+    for s in self.sources:
+      if s != "original":
+        try:
+          defences.get(s)
+        except ValueError:
+          raise ValueError(f"sources to invert must be original, simple or a defence, got {s!r}") from None
     _positive(self, "epochs", "batch_size")
     _positive(self, "limit", allow_none=True)
     _finite_positive(self, "learning_rate")

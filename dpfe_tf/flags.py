@@ -82,9 +82,9 @@ def training():
   _define("string", "defence", _default(D, "name"), "Defence fine-tuning the Simple model: "
           + "; ".join(f"{k}: {v.summary}" for k, v in defences.DEFENCES.items()) + ".")
   _define("string", "beta", None, "Weight of the defence loss (DPFE: the paper's beta), or 'auto': chosen on validation "
-          "identities among --beta_candidates. Default: the defence's (DPFE 1; 0.01 with --preset=reference).")
+          "identities among --beta_candidates. Default: the defence's (DPFE 0.3; 0.01 with --preset=reference).")
   _define("string", "margin", None, "DPFE's margin, or 'auto' (candidates in units of sqrt(2 x feature_dim)). "
-          "Default: 1 x sqrt(2 x feature_dim) (10 with --preset=reference).")
+          "Default: sqrt(5) x sqrt(2 x feature_dim), i.e. 10 at dim 10, the reference code's margin.")
   _define("enum", "preset", _default(D, "preset"), "reference: the paper's reference-code values (beta 0.01, margin 10), "
           "inert on a batch-normalised code; default: values chosen on validation identities.",
           enum_values=["default", "reference"])

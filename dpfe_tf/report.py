@@ -23,9 +23,21 @@ def _variants(path):
           if os.path.isdir(os.path.join(path, d)) and run_dir.Variant(os.path.join(path, d)).finished_stages()]
 
 
+def _evaluations(variant_path):
+  """(label, file) of every evaluation.json / compare.json one level below the variant: its own
+  evaluation/ and compare/ folders first, then any --output_dir written inside it."""
+  found = []
+  for kind in ("evaluation", "compare"):
+    for d in sorted(os.listdir(variant_path)):
+      f = os.path.join(variant_path, d, f"{kind}.json")
+      if os.path.isfile(f):
+        found.append((0 if d == kind else 1, d, f))
+  return [(d, f) for _, d, f in sorted(found)]
+
+
 def report(paths) -> str:
   from dpfe_tf import io_utils, run_dir, tables
-  stage_rows, searches, evaluated = [], [], []
+  stage_rows, searches, evaluated, per_attacker = [], [], [], []
   for path in paths:
     if not os.path.isdir(path):
       raise FileNotFoundError(f"no such folder: {path}")
@@ -39,10 +51,12 @@ def report(paths) -> str:
       for s in v.finished_stages():
         if s.read("search.json"):
           searches.append((f"{v.name}/{s.name}", s.read("search.json")))
-      for kind in ("evaluation", "compare"):
-        f = os.path.join(v.report_dir(kind), f"{kind}.json")
-        if os.path.isfile(f):
-          evaluated += tables.evaluation_rows(f"{v.name} ({kind})", io_utils.read_json(f))
+      for label, f in _evaluations(v.path):
+        ev = io_utils.read_json(f)
+        evaluated += tables.evaluation_rows(f"{v.name} ({label})", ev)
+        per_attacker.append(tables.markdown_attackers(f"{v.name} ({label})", ev))
+        if ev.get("face_recogniser_ceiling"):
+          per_attacker.append(f"{v.name} ({label}): {tables.ceiling_line(ev['face_recogniser_ceiling'])}\n")
   if not stage_rows:
     raise FileNotFoundError(f"no finished stage found in {', '.join(paths)}")
   out = [tables.markdown_stages(stage_rows)]
@@ -51,7 +65,7 @@ def report(paths) -> str:
             f"{result['key']['epochs']} epochs per candidate):", tables.search_table(result)]
   if evaluated:
     out += ["\nPrivacy at noise 0 (worst case over the attackers, named; [95% intervals]):\n",
-            tables.markdown_evaluation(evaluated)]
+            tables.markdown_evaluation(evaluated), "\nEvery attacker at noise 0:\n", *per_attacker]
   return "\n".join(out)
 
 

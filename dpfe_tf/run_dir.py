@@ -45,7 +45,7 @@ def load_model(path, what="model"):
   one-line error naming it."""
   import keras
 
-  from dpfe_tf.defences import adversarial, nopeek, y_remover  # noqa: F401  (registers the layers)
+  from dpfe_tf.defences import adversarial, combined, nopeek, y_remover  # noqa: F401  (registers the layers)
   from dpfe_tf.models import training_model  # noqa: F401
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{what} not found: {path}")
@@ -216,8 +216,9 @@ class Variant:
   def finished_stages(self) -> list[Stage]:
     """Finished split stages: simple first, then the defences in their registry order."""
     from dpfe_tf import defences
-    found = [self.stage(n) for n in defences.DEFENCES if self.stage(n).done and self.stage(n).is_split]
-    return found
+    names = list(defences.DEFENCES) + sorted(d for d in os.listdir(self.path) if "+" in d) \
+        if os.path.isdir(self.path) else []
+    return [self.stage(n) for n in names if self.stage(n).done and self.stage(n).is_split]
 
   def seed(self, k: int) -> "Variant":
     return self if k == 0 else Variant(os.path.join(self.path, "seeds", f"seed_{k}"))

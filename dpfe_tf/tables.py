@@ -117,8 +117,16 @@ def evaluation_report(result, paths) -> str:
   lines = [evaluation_table(result.curves), guarantee_line(result.curves),
            intervals_table(result.curves, result.point_ci), *verdict_lines(result.verdicts)]
   lines += [f"note: {n}" for n in result.notes]
+  if result.meta.get("face_recogniser_ceiling"):
+    lines.append(ceiling_line(result.meta["face_recogniser_ceiling"]))
   lines.append("report: " + ", ".join(os.path.basename(p) for p in paths.values()) + f" in {os.path.dirname(next(iter(paths.values())))}")
   return "\n".join(lines)
+
+
+def ceiling_line(c: dict) -> str:
+  return (f"face recogniser on the probes' own real photos (the ceiling of a photo-based attacker): log-rank "
+          f"privacy {c['log_rank_privacy']:.3f}, top-1 {c['top1']:.3f} (random {c['random_log_rank']:.3f}, "
+          f"K = {c['K']}, {c['probes']} probes)")
 
 
 def search_table(result) -> str:
@@ -186,3 +194,30 @@ def markdown_evaluation(rows) -> str:
       if line not in seen:
         seen.append(line)
   return "\n".join(out + [""] + seen)
+
+
+def markdown_attackers(run: str, ev: dict, point: int = 0) -> str:
+  """Every attacker's log-rank privacy and top-1 (with 95% intervals) for each model of an
+  ``evaluation.json`` at one noise level, and the worst case: who is the strongest adversary."""
+  names = list(dict.fromkeys(a for c in ev["curves"] for a in c["points"][point]["privacy"]))
+  r = ev["curves"][0]["points"][point]["r"]
+  out = [f"| {run}, r = {r:g} | " + " | ".join(names) + " | worst case |",
+         "|---|" + "---|" * (len(names) + 1)]
+  for c in ev["curves"]:
+    p = c["points"][point]
+    each = (p.get("interval_95") or {}).get("per_attacker", {})
+    cells = []
+    for a in names:
+      if a not in p["privacy"]:
+        cells.append("-")
+        continue
+      q, ci = p["privacy"][a], each.get(a, {})
+      cells.append(f"{_ci(q['log_rank_privacy'], ci.get('log_rank_privacy'))} / {_ci(q['top1'], ci.get('top1'))}")
+    w, wci = p["worst"], p.get("interval_95") or {}
+    cells.append(f"**{_ci(w['log_rank_privacy'], wci.get('log_rank_privacy'))}** ({w['attacker']}) / "
+                 f"{_ci(w['top1'], wci.get('top1'))} ({w['top1_attacker']})")
+    out.append(f"| {c['name']} | " + " | ".join(cells) + " |")
+  first = next(iter(ev["curves"][0]["points"][point]["privacy"].values()))
+  out.append(f"\nCells: log-rank privacy / top-1 [95% intervals]; random guess {first['random_log_rank']:.3f} / "
+             f"{1 / first['K']:.3f} (K = {first['K']}, {first['n_probe']} probes).")
+  return "\n".join(out)

@@ -18,7 +18,8 @@ needs_celeba_annotations = pytest.mark.skipif(
     not os.path.isfile(os.path.join(CELEBA_ANNOTATIONS, "list_attr_celeba.txt")),
     reason="../shared/data/celeba-annotations is absent")
 
-TINY = dict(identities=24, min_images=10, max_images=10, val_identities=4, test_identities=4, seed=3)
+TINY = dict(identities=24, min_images=10, max_images=10, val_identities=4, test_identities=4, eval_images=(10, 10),
+            seed=3)
 
 
 @pytest.fixture(scope="session")

@@ -51,6 +51,18 @@ def test_attacker_identifies_encoded_identity_and_is_random_on_noise(name):
   assert chance.top1 < 0.15  # 1/K = 0.05
 
 
+def test_real_photo_ceiling_follows_the_photos_not_the_features():
+  d = _data(leak=0.0)  # features carry nothing; the photos carry identity
+  d.features = np.random.default_rng(4).normal(size=d.features.shape)
+  assert _run("kde", d).log_rank_privacy > 0.5
+  folds = measures.splits(d.identities, 18, seed=0, rotate=True)
+  ceiling = measures.pooled(linkage.RealPhotoCeiling(), d, folds)
+  assert ceiling.top1 > 0.9 and ceiling.log_rank_privacy < 0.05
+  d.photos = np.random.default_rng(5).normal(size=d.photos.shape)
+  blind = measures.pooled(linkage.RealPhotoCeiling(), d, folds)
+  assert blind.log_rank_privacy == pytest.approx(blind.random_log_rank, abs=0.06)
+
+
 def test_linkage_regressor_loss_goes_down():
   d = _data(leak=3.0)
   _, history = linkage.train_regressor(d.public_features, d.public_photos, epochs=20)

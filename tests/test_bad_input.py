@@ -79,7 +79,7 @@ CASES = [
     ("invert", ["--model_dir={variant}", "--batch_size=0"], ["batch_size must be a positive whole number"]),
     ("invert", ["--model_dir={variant}", "--grid_images=-2"], ["grid_images must be a whole number >= 0"]),
     ("invert", ["--model_dir={variant}", "--epochs=0"], ["epochs must be a positive whole number"]),
-    ("invert", ["--model_dir={variant}", "--source=pixels"], ["sources to invert must be some of"]),
+    ("invert", ["--model_dir={variant}", "--source=pixels"], ["sources to invert must be original, simple or a defence"]),
     ("export", ["--model_dir={variant}", "--parity_images=0"], ["parity_images must be a positive whole number"]),
     ("export", ["--model_dir={variant}", "--forms=float64"], ["unknown TFLite form"]),
     ("compare", ["--defences=simple,pca"], ["unknown defence 'pca'"]),

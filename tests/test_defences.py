@@ -86,9 +86,20 @@ def test_gradient_reversal_passes_values_and_flips_gradients():
   np.testing.assert_allclose(tape.gradient(loss, x).numpy(), [[-1.5, -1.5]])
 
 
-def test_unknown_defence_lists_the_choices():
+def test_unknown_defence_lists_the_choices_and_combinations_are_checked():
   with pytest.raises(ValueError, match="unknown defence 'pca'; choose one of simple, dpfe, adversarial, nopeek"):
     defences.get("pca")
+  with pytest.raises(ValueError, match="two or more different defences"):
+    defences.get("dpfe+dpfe")
+  with pytest.raises(ValueError, match="two or more different defences"):
+    defences.get("simple+nopeek")
+  combo = defences.get("dpfe+nopeek")
+  assert combo.uses_margin and combo.default_beta == 1.0
+  layer = combo.layer(2.0, 5.0, num_identities=4, feature_dim=3)
+  assert [p.beta for p in layer.parts] == [0.6, 2.0] and layer.parts[0].margin == 5.0  # each part's default x 2
+  assert layer.metric_names == ("y_remover", "same_pairs", "distance_correlation")
+  back = type(layer).from_config(layer.get_config())
+  assert [type(p).__name__ for p in back.parts] == ["YRemover", "NoPeek"]
 
 
 # ---- a small setting where Simple leaks identity: inputs = identity code + attribute + noise
@@ -116,7 +127,7 @@ def _train(defence_name, beta, seed=0, steps=400, margin=None):
   predictor = keras.Model(code, keras.layers.Dense(1)(code))
   spec = defences.get(defence_name)
   if margin is None and spec.uses_margin:
-    margin = config.DefenceConfig().resolved(4)["margin"]  # the default: 1 x sqrt(2 x dim)
+    margin = config.DefenceConfig().resolved(4)["margin"]  # the default: sqrt(5) x sqrt(2 x dim)
   layer = spec.layer(beta, margin, num_identities=32, feature_dim=4)
   model = TrainingModel(extractor, predictor, layer)
   model.compile(optimizer=keras.optimizers.Adam(3e-3))
@@ -144,7 +155,7 @@ def simple_toy():
   return _train("simple", 0.0)
 
 
-@pytest.mark.parametrize("name,beta", [("dpfe", 1.0), ("adversarial", 1.0), ("nopeek", 3.0)])
+@pytest.mark.parametrize("name,beta", [("dpfe", 1.0), ("adversarial", 1.0), ("nopeek", 3.0), ("dpfe+adversarial", 1.0)])
 def test_each_defence_lowers_identity_information_where_simple_leaks_it(simple_toy, name, beta):
   s_acc, s_lrp, _ = simple_toy
   assert s_lrp < 0.45 and s_acc > 0.9   # Simple keeps part of the identity code (random: about 0.72)
@@ -162,9 +173,9 @@ def test_adversarial_identity_loss_goes_up_while_the_attribute_loss_stays_bounde
 
 @pytest.mark.parametrize("preset", ["default", "reference"])
 def test_the_default_y_remover_changes_the_feature_where_the_papers_values_barely_do(simple_toy, preset):
-  """The default (beta 1, margin sqrt(2 x dim)) removes identity: +0.29 log-rank privacy over Simple here.
-  The reference values (beta 0.01, margin 10) move it by about a third of that (+0.10): the same
-  threshold fails them, which this test checks too."""
+  """The default (beta 0.3, margin sqrt(5) x sqrt(2 x dim)) removes identity: +0.28 log-rank privacy
+  over Simple here. The reference values (beta 0.01, margin 10) move it by about a third of that
+  (+0.10): the same threshold fails them, which this test checks too."""
   values = config.DefenceConfig(preset=preset).resolved(4)
   _, lrp, _ = _train("dpfe", values["beta"], margin=values["margin"])
   gain = lrp - simple_toy[1]

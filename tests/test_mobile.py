@@ -33,7 +33,7 @@ def exported(extractor, tmp_path_factory):
   for form in convert.FORMS:
     paths[form] = str(d / f"extractor_conv6_1_{form}.tflite")
     with open(paths[form], "wb") as f:
-      f.write(convert.convert(b1, form, x[:16]))
+      f.write(convert.convert(b1, form, x[:64]))
   return paths
 
 

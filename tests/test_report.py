@@ -7,8 +7,8 @@ from dpfe_tf import report, tables
 
 
 def _point(acc, lrps, ci=None):
-  priv = {a: {"attacker": a, "log_rank_privacy": v, "one_nn_error": 0.8, "random_log_rank": 0.716, "top1": 1 - v}
-          for a, v in lrps.items()}
+  priv = {a: {"attacker": a, "log_rank_privacy": v, "one_nn_error": 0.8, "random_log_rank": 0.716, "top1": 1 - v,
+              "K": 23, "n_probe": 578} for a, v in lrps.items()}
   worst = min(lrps, key=lrps.get)
   top = max(lrps, key=lambda a: 1 - lrps[a])
   return {"r": 0.0, "accuracy": acc, "privacy": priv, "verification": {"auc": 0.81},
@@ -57,3 +57,18 @@ def test_report_cli_prints_every_table(tmp_path, capsys):
   assert "| conv7-G | dpfe | conv7 | G | 86.2% | 63.0% | 719 |" in text
   assert "weight search of conv7-G/dpfe" in text and "0.012" in text and "<- chosen" in text
   assert "| conv7-G (evaluation) | simple | 88.7 [87.1, 90.1]" in text
+  # an evaluation written with --output_dir inside the variant is reported too, after evaluation/
+  os.makedirs(variant / "attacks")
+  ev = dict(_evaluation(), face_recogniser_ceiling={"log_rank_privacy": 0.052, "top1": 0.907, "K": 23,
+                                                      "probes": 1734, "random_log_rank": 0.716})
+  json.dump(ev, open(variant / "attacks" / "evaluation.json", "w"))
+  text = report.report([str(tmp_path)])
+  assert text.index("| conv7-G (evaluation) | simple |") < text.index("| conv7-G (attacks) | simple |")
+  assert "conv7-G (attacks): face recogniser on the probes' own real photos" in text and "top-1 0.907" in text
+
+
+def test_every_attacker_table_marks_the_worst_case():
+  text = tables.markdown_attackers("conv7-G", _evaluation())
+  assert text.splitlines()[0] == "| conv7-G, r = 0 | kde | lda | linkage | worst case |"
+  assert "| simple | 0.400 / 0.600 | 0.345 / 0.655 | - | **0.345 [0.332, 0.359]** (lda) / 0.655 [0.600, 0.700] (lda) |" in text
+  assert "random guess 0.716 / 0.043 (K = 23, 578 probes)" in text

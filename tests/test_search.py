@@ -30,10 +30,10 @@ def test_choose_falls_back_to_the_most_accurate():
 def test_margins_are_relative_to_the_code_scale_and_the_reference_preset_is_the_papers():
   d = config.DefenceConfig(margin="auto")
   betas, margins = d.candidates(10)
-  assert betas == (1.0,) and margins[0] == pytest.approx(math.sqrt(20))
+  assert betas == (0.3,) and margins[0] == pytest.approx(math.sqrt(20))
   assert margins[-1] == pytest.approx(10.0)  # sqrt(5) x sqrt(20): the reference margin
   assert config.DefenceConfig(preset="reference").resolved(10) == {"beta": 0.01, "margin": 10.0}
-  assert config.DefenceConfig().resolved(10) == {"beta": 1.0, "margin": pytest.approx(math.sqrt(20))}
+  assert config.DefenceConfig().resolved(10) == {"beta": 0.3, "margin": pytest.approx(10.0)}
   assert config.DefenceConfig(name="nopeek", beta="auto").candidates(10)[1] == (None,)
   with pytest.raises(ValueError, match="margin applies to the dpfe defence only"):
     config.DefenceConfig(name="adversarial", margin=3)

@@ -43,7 +43,7 @@ def test_three_stages_write_models_and_metrics(small_run):
     assert os.path.isfile(os.path.join(variant, "dpfe", f"{part}.keras"))
   dpfe = json.load(open(os.path.join(variant, "dpfe", "metrics.json")))
   assert dpfe["defence"]["images_per_identity"] == 4 and dpfe["defence"]["same_pair_fraction"] == pytest.approx(0.2)
-  assert dpfe["defence"]["beta"] == 1.0 and dpfe["defence"]["margin"] == pytest.approx(np.sqrt(20))
+  assert dpfe["defence"]["beta"] == 0.3 and dpfe["defence"]["margin"] == pytest.approx(10.0)
   assert "y_remover" in json.load(open(os.path.join(variant, "dpfe", "history.json")))
   summary = proc.stdout.split("Summary")[1]
   assert "dpfe" in summary and "worst attacker" in summary
@@ -91,7 +91,7 @@ def test_another_configuration_is_refused_and_overwrite_moves_it_aside(small_run
           "--attributes=GA", "--stage=defence", "--beta=0.5", "--noevaluate"]
   proc = run_train(args, cache, check=False)
   assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
-  assert "another configuration's dpfe stage" in proc.stderr and "beta: saved 1.0, now 0.5" in proc.stderr
+  assert "another configuration's dpfe stage" in proc.stderr and "beta: saved 0.3, now 0.5" in proc.stderr
 
 
 def test_interrupted_stage_resumes_from_its_checkpoint(tiny_faces, tmp_path, cache_dir, monkeypatch):
@@ -152,6 +152,10 @@ def test_evaluate_cli_writes_report(small_run, tmp_path):
   assert pts[0]["privacy"]["kde"]["n_probe"] == 40 and pts[0]["privacy"]["kde"]["K"] == 4  # rotated
   w = pts[0]["worst"]
   assert w["log_rank_privacy"] == min(p["log_rank_privacy"] for p in pts[0]["privacy"].values())
+  each = pts[0]["interval_95"]["per_attacker"]
+  for a in ("kde", "lda", "classifier"):
+    lo, hi = each[a]["log_rank_privacy"]
+    assert lo <= pts[0]["privacy"][a]["log_rank_privacy"] <= hi
   assert pts[0]["privacy"][w["attacker"]]["log_rank_privacy"] == w["log_rank_privacy"]
   assert len(ev["superiority"]) == 2  # log-rank and 1-NN, simple vs dpfe
   for v in ev["superiority"]:
@@ -162,6 +166,19 @@ def test_evaluate_cli_writes_report(small_run, tmp_path):
     assert open(os.path.join(rep, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.skipif(not __import__("dpfe_tf.privacy.face").privacy.face.available(), reason="no dlib")
+def test_evaluate_links_to_the_face_recogniser_and_prints_its_ceiling(small_run, tmp_path):
+  _, variant, cache, _ = small_run
+  rep = str(tmp_path / "linkage")
+  proc = run_evaluate([f"--model_dir={variant}/dpfe", f"--output_dir={rep}", "--min_images=5", "--noise=0",
+                       "--attackers=kde,linkage", "--bootstrap=50"], cache)
+  ev = json.load(open(os.path.join(rep, "evaluation.json")))
+  assert set(ev["curves"][0]["points"][0]["privacy"]) == {"kde", "linkage"}
+  c = ev["face_recogniser_ceiling"]
+  assert c["K"] == 4 and c["probes"] == 40 and 0.0 <= c["log_rank_privacy"] <= c["random_log_rank"] + 0.2
+  assert f"log-rank privacy {c['log_rank_privacy']:.3f}" in proc.stdout and "ceiling" in proc.stdout
+
+
 def test_evaluate_with_seeds_pools_and_reports_intervals(small_run, tmp_path):
   _, variant, cache, _ = small_run
   rep = str(tmp_path / "seeds")
@@ -170,7 +187,7 @@ def test_evaluate_with_seeds_pools_and_reports_intervals(small_run, tmp_path):
   seed1 = os.path.join(variant, "seeds", "seed_1", "dpfe")
   assert os.path.isfile(os.path.join(seed1, "extractor.keras"))
   c1 = json.load(open(os.path.join(seed1, "config.json")))["config"]
-  assert c1["seed"] == 1 and c1["layer"] == "conv6_1" and c1["defence"]["beta"] == 1.0
+  assert c1["seed"] == 1 and c1["layer"] == "conv6_1" and c1["defence"]["beta"] == 0.3
   ev = json.load(open(os.path.join(rep, "evaluation.json")))
   assert ev["seeds"] == 2 and ev["rotated"]
   p0 = ev["curves"][1]["points"][0]

@@ -14,7 +14,8 @@ figures on CelebA). Built so that identity is recoverable but not trivially, as 
 - **Some identity traits go with the primary attributes**, as in real faces: men have wider
   faces, thicker brows, shorter hair and sometimes a beard; older people have greyer hair and
   wrinkles; Big_Nose and Big_Lips are the top of continuous traits.
-- **Hundreds of people** (default 300, 6 to 26 images each), so identification is hard by chance.
+- **Hundreds of people** (default 240: 180 to train on with 6 to 26 images each; 30 validation and 30
+  test people with 16 to 24, as the people an attacker studies), so identification is hard by chance.
 - Make-up, bangs and a mole show in some of a person's photos only; hair catches the light
   differently in each.
 
@@ -44,19 +45,20 @@ HAIR_COLOURS = {"Black_Hair": (30, 24, 22), "Blond_Hair": (205, 170, 100), "Brow
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticSpec:
-  identities: int = 300
-  min_images: int = 6              # images per identity are drawn uniformly in [min_images, max_images]
+  identities: int = 240
+  min_images: int = 6              # images per training identity: uniform in [min_images, max_images]
   max_images: int = 26
   val_identities: int = 30
-  test_identities: int = 50
+  test_identities: int = 30
+  eval_images: tuple = (16, 24)    # images per validation / test identity (the attacker keeps those with > 18)
   seed: int = 0
-  version: int = 3
-  identity_strength: float = 0.35  # scales how far apart people are (calibration knob)
+  version: int = 4
+  identity_strength: float = 0.2   # scales how far apart people are (calibration knob)
 
   @property
   def name(self):
     return (f"synthetic-faces-v{self.version}-{self.identities}x{self.min_images}-{self.max_images}"
-            f"-v{self.val_identities}-t{self.test_identities}-s{self.seed}"
+            f"-v{self.val_identities}-t{self.test_identities}-e{self.eval_images[0]}-{self.eval_images[1]}-s{self.seed}"
             + f"-k{self.identity_strength:g}")
 
 
@@ -71,7 +73,9 @@ def _identity_traits(rng, k=1.0):
   u = lambda lo, hi: (lo + hi) / 2 + k * (rng.uniform(lo, hi) - (lo + hi) / 2)  # noqa: E731
   hair_name = ("Gray_Hair" if not young and rng.random() < 0.6 else
                rng.choice(["Black_Hair", "Brown_Hair", "Blond_Hair"], p=[0.45, 0.35, 0.2]))
-  hair = np.array(HAIR_COLOURS[hair_name], float) + k * rng.normal(0, 14, 3)
+  # Hair colours are labelled by class but overlap, as in photos: each class's colour is pulled halfway
+  # to a common brown, and a person's shade within it is a continuous trait.
+  hair = 0.5 * np.array(HAIR_COLOURS[hair_name], float) + 0.5 * np.array((110, 75, 45)) + k * rng.normal(0, 30, 3)
   pale = rng.random() < 0.15
   tone = u(0.5, 1.0)
   skin = np.array([226, 192, 164]) * tone + k * rng.normal(0, 7, 3)
@@ -96,7 +100,7 @@ def _today(t, rng):
   """The person as they look in this photo: make-up, bangs and a mole are not always visible, hair
   catches the light differently (the labels stay the person's)."""
   return {**t, "lipstick": t["lipstick"] and rng.random() < 0.75, "bangs": (rng.random() < 0.8) == t["bangs"],
-          "mole": t["mole"] if rng.random() < 0.6 else None, "hair": t["hair"] * rng.uniform(0.75, 1.25)}
+          "mole": t["mole"] if rng.random() < 0.6 else None, "hair": t["hair"] * rng.uniform(0.7, 1.3)}
 
 
 def _ellipse(yy, xx, cy, cx, ry, rx):
@@ -105,10 +109,10 @@ def _ellipse(yy, xx, cy, cx, ry, rx):
 
 def _coords(rng):
   """Image coordinates under this image's pose: shift, scale, roll and a yaw squeeze."""
-  s = rng.uniform(0.9, 1.1)
-  oy, ox = rng.normal(0, 0.03, 2)
-  roll = rng.normal(0, 0.08)
-  yaw = rng.normal(0, 0.12)
+  s = rng.uniform(0.85, 1.15)
+  oy, ox = rng.normal(0, 0.045, 2)
+  roll = rng.normal(0, 0.12)
+  yaw = rng.normal(0, 0.2)
   yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
   yy = (yy / H - 0.5 - oy) / s
   xx = (xx / W - 0.5 - ox) / s * (W / H)
@@ -135,8 +139,8 @@ def render(t, rng):
         & (yy > -0.42)] = hair
   img[_ellipse(yy, xx, -0.06, t["parting"] * 0.1, fh + t["hair_vol"], fw + t["hair_vol"])] = hair
   face = _ellipse(yy, xx, 0.03, t["asym"], fh, fw) & ~((yy > 0.03 + fh * 0.5) & (np.abs(xx) > fw * (1 - t["jaw"])))
-  light = np.clip(1.0 + rng.uniform(-0.35, 0.35) * np.clip(xx / fw, -1, 1) + rng.uniform(-0.15, 0.15) * yy / fh,
-                  0.4, 1.6)[..., None]
+  light = np.clip(1.0 + rng.uniform(-0.5, 0.5) * np.clip(xx / fw, -1, 1) + rng.uniform(-0.2, 0.2) * yy / fh,
+                  0.35, 1.7)[..., None]
   img[face] = (t["skin"] * light)[face]
   if t["cheek"] > 5:
     for sx in (-1, 1):
@@ -195,7 +199,7 @@ def _nose_mouth(img, grid, t, light, expression):
 
 def _camera(img, rng):
   """Exposure, white balance, sometimes a little blur, sensor noise (in place)."""
-  img *= rng.uniform(0.7, 1.25) + rng.normal(0, 0.06, 3)
+  img *= rng.uniform(0.6, 1.35) + rng.normal(0, 0.1, 3)
   if rng.random() < 0.3:
     img[:] = (img + np.roll(img, 1, 0) + np.roll(img, 1, 1) + np.roll(img, -1, 0) + np.roll(img, -1, 1)) / 5
   img += rng.normal(0, rng.uniform(3, 10), img.shape)
@@ -222,11 +226,13 @@ def generate(out_dir, spec: SyntheticSpec = SyntheticSpec()) -> str:
   img_dir = os.path.join(out_dir, celeba.IMAGE_DIR)
   os.makedirs(img_dir, exist_ok=True)
   rng = np.random.default_rng(spec.seed)
-  counts = rng.integers(spec.min_images, spec.max_images + 1, spec.identities)
   order = rng.permutation(spec.identities)
   partition = np.zeros(spec.identities, int)
   partition[order[:spec.val_identities]] = 1
   partition[order[spec.val_identities:spec.val_identities + spec.test_identities]] = 2
+  lo, hi = np.where(partition == 0, spec.min_images, spec.eval_images[0]), \
+      np.where(partition == 0, spec.max_images, spec.eval_images[1])
+  counts = rng.integers(lo, hi + 1)
   n = int(counts.sum())
   attr_rows, id_rows, part_rows = [], [], []
   bar = io_utils.progress(n, f"generating the embedded demo faces ({spec.identities} people, {n} images) in {out_dir}")

@@ -9,6 +9,7 @@ to the attribute loss in its own ``train_step``. One module each:
 - ``adversarial``: an identity classifier on the feature, trained against the extractor through a
   gradient-reversal layer (``adversarial.py``).
 - ``nopeek``: the distance correlation between the feature and the identity (``nopeek.py``).
+- ``a+b``: defences together, their losses summed (``combined.py``), e.g. ``dpfe+adversarial``.
 
 ``DEFENCES`` holds their specs: defaults, the weights the ``--beta=auto`` search tries, and for
 DPFE the margin and the paper's reference values.
@@ -39,8 +40,9 @@ class DefenceSpec:
     if self.module is None:
       return None
     import importlib
+    extra = {"names": tuple(self.name.split("+"))} if self.module == "combined" else {}
     return importlib.import_module(f"dpfe_tf.defences.{self.module}").make(
-        beta=beta, margin=margin, num_identities=num_identities, groups=groups, feature_dim=feature_dim)
+        beta=beta, margin=margin, num_identities=num_identities, groups=groups, feature_dim=feature_dim, **extra)
 
 
 DEFENCES = {
@@ -48,8 +50,9 @@ DEFENCES = {
     "dpfe": DefenceSpec(
         "dpfe", "y_remover", "the paper's y-remover: same-identity features pushed apart to a margin, "
         "different identities pulled together",
-        default_beta=1.0, beta_candidates=(0.1, 0.3, 1.0, 3.0), uses_margin=True, default_margin_rel=1.0,
-        margin_candidates_rel=(1.0, REFERENCE_MARGIN_REL), reference=(0.01, 10.0)),
+        default_beta=0.3, beta_candidates=(0.1, 0.3, 1.0, 3.0), uses_margin=True,
+        default_margin_rel=REFERENCE_MARGIN_REL, margin_candidates_rel=(1.0, REFERENCE_MARGIN_REL),
+        reference=(0.01, 10.0)),
     "adversarial": DefenceSpec(
         "adversarial", "adversarial", "an identity classifier on the feature, trained against the "
         "extractor by gradient reversal", default_beta=0.3, beta_candidates=(0.1, 0.3, 1.0, 3.0)),
@@ -60,8 +63,18 @@ DEFENCES = {
 
 
 def get(name: str) -> DefenceSpec:
+  """A defence by name; ``a+b`` combines trained defences (their losses summed, see ``combined``)."""
+  if "+" in name:
+    parts = [get(p) for p in name.split("+")]
+    if len(set(name.split("+"))) < len(parts) or any(p.module is None for p in parts):
+      raise ValueError(f"a combination names two or more different defences other than simple, got {name!r}")
+    margin = next((p for p in parts if p.uses_margin), None)
+    return DefenceSpec(name, "combined", " + ".join(p.summary for p in parts), default_beta=1.0,
+                       beta_candidates=(0.3, 1.0, 3.0), uses_margin=margin is not None,
+                       default_margin_rel=margin.default_margin_rel if margin else None,
+                       margin_candidates_rel=margin.margin_candidates_rel if margin else ())
   if name not in DEFENCES:
-    raise ValueError(f"unknown defence {name!r}; choose one of {', '.join(DEFENCES)}")
+    raise ValueError(f"unknown defence {name!r}; choose one of {', '.join(DEFENCES)} (or a+b to combine them)")
   return DEFENCES[name]
 
 

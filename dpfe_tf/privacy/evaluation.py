@@ -24,7 +24,7 @@ from dpfe_tf import run_dir
 from dpfe_tf.data import attributes as attrs
 from dpfe_tf.data import pipeline
 from dpfe_tf.privacy import attackers as attackers_lib
-from dpfe_tf.privacy import face, intervals, tradeoff
+from dpfe_tf.privacy import face, intervals, measures, tradeoff
 
 
 @dataclasses.dataclass
@@ -186,6 +186,7 @@ def evaluate(cfg: config_lib.EvalConfig, progress=True) -> EvaluationResult:
     models = first if k == 0 else [m if m.name == "original-pca" else load(seed_stage(s, k), n)
                                    for m, s, n in zip(first, base, names)]
     per_seed.append(_curves(cfg, k, models, wanted, sources, progress))
+  ceiling = face_ceiling(cfg, sources, len(per_seed)) if sources.photos is not None else None
   curves = [tradeoff.pool([s[i] for s in per_seed]) if cfg.seeds > 1 else per_seed[0][i]
             for i in range(len(first))]
   notes = notes + sources.notes
@@ -208,7 +209,7 @@ def evaluate(cfg: config_lib.EvalConfig, progress=True) -> EvaluationResult:
           "rotated": cfg.rotate or cfg.seeds > 1, "bootstrap": cfg.bootstrap, "attackers": wanted,
           "public_data": None if sources.public is None else {"images": len(sources.public),
                                                                 "identities": sources.public.num_identities},
-          "notes": notes}
+          "notes": notes, "face_recogniser_ceiling": ceiling}
   return EvaluationResult(curves, verdicts, point_ci, notes, meta)
 
 
@@ -231,6 +232,22 @@ def _curves(cfg, k, models, wanted, sources, progress) -> list:
     curves.append(tradeoff.tradeoff_curve(md, identifying, settings, sources.evidence(), verifier,
                                           bar.add if bar else None))
   return curves
+
+
+def face_ceiling(cfg, sources, n_seeds: int) -> dict:
+  """The face recogniser on the probes' own real photos, on each seed's probes, pooled: the most a
+  photo-based attacker could reach (printed beside the linkage and reconstruction attackers)."""
+  from dpfe_tf.privacy.attackers.linkage import RealPhotoCeiling
+  y = np.asarray(sources.evaluated.identities)
+  kept = measures.kept_indices(y, cfg.min_images)
+  results = []
+  for k in range(n_seeds):
+    folds = measures.splits(y[kept], cfg.min_images, cfg.probe_fraction, cfg.seed + k, cfg.rotate or cfg.seeds > 1)
+    data = tradeoff.AttackData(sources.photos[kept], y[kept], cfg.seed + k, photos=sources.photos[kept])
+    results.append(measures.pooled(RealPhotoCeiling(), data, folds))
+  r = results[0] if len(results) == 1 else measures.combine(results)
+  return {"log_rank_privacy": r.log_rank_privacy, "top1": r.top1, "K": r.K, "probes": r.n_probe,
+          "random_log_rank": r.random_log_rank}
 
 
 def _photo_files(cfg, model: EvalModel) -> bool:

@@ -66,10 +66,13 @@ def point_intervals(point, n_boot=1000, seed=0, *, probe_groups=None, sample_gro
   q = ((1 - level) / 2, 1 - (1 - level) / 2)
   lrp, who = point.worst("log_rank_privacy")
   top, top_who = point.worst("top1")
+  each = {a: {"log_rank_privacy": bootstrap_ci(terms[a], n_boot, level, seed, probe_groups),
+              "top1": bootstrap_ci((r.ranks == 1).astype(float), n_boot, level, seed, probe_groups)}
+          for a, r in point.privacy.items()}
   return {"attacker": who, "top1_attacker": top_who,
           "accuracy": bootstrap_ci(point.correct, n_boot, level, seed, sample_groups),
           "log_rank_privacy": [float(v) for v in np.quantile(worst, q)],
-          "top1": bootstrap_ci((point.privacy[top_who].ranks == 1).astype(float), n_boot, level, seed, probe_groups)}
+          "top1": each[top_who]["top1"], "per_attacker": each}
 
 
 def gap_intervals(a, b, n_boot=1000, seed=0, *, probe_groups=None, sample_groups=None, level=0.95) -> dict:

@@ -3,7 +3,7 @@
 One hidden layer (ReLU), softmax over the gallery identities, minibatch Adam, L2 weight decay,
 on standardised features; its log-softmax ranks the identities. The attacker is entitled to
 tune, so it never handicaps itself: at each noise level the capacity, the number of steps and
-the weight decay are chosen among ``GRID`` by 3-fold cross-validation on the first fold's
+the weight decay are chosen among ``GRID`` by 2-fold cross-validation on the first fold's
 gallery (every identity in every inner fold), by held-out log-rank privacy, then used for every
 fold. The training loop is one compiled ``tf.while_loop``, traced once for every shape (minibatches
 of 256: a few hundred steps are a few hundred passes over a gallery of a few hundred features).
@@ -105,8 +105,8 @@ def inner_folds(identities, folds=3, seed=0):
   return out
 
 
-def tune(features, identities, grid=GRID, folds=3, seed=0) -> tuple[Setting, dict]:
-  """The setting with the lowest held-out log-rank privacy (3-fold CV), and every setting's score."""
+def tune(features, identities, grid=GRID, folds=2, seed=0) -> tuple[Setting, dict]:
+  """The setting with the lowest held-out log-rank privacy (2-fold CV), and every setting's score."""
   f, y = np.asarray(features), np.asarray(identities)
   fold = inner_folds(y, folds, seed)
   scores = {}

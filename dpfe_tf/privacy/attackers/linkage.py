@@ -53,3 +53,19 @@ class LinkageAttacker(base.Attacker):
     d = base.sq_distances(self._pred[probe], data.photos[gallery])
     classes, sc = base.by_identity(d, data.identities[gallery])
     return classes, sc, {"regressor_val_mse": float(min(self.history["val_loss"]))}
+
+
+class RealPhotoCeiling(base.Attacker):
+  """Not an attack on the feature: the face recogniser on the probes' real photos, matched the same
+  way (nearest real gallery photo). What any photo-based attacker could reach at most."""
+  name = "real-photos"
+  summary = "dlib's embedding of the probe's own photo, nearest real gallery photo (the ceiling)"
+  needs = ("photos",)
+
+  def prepare(self, data, folds):
+    self._pred = np.asarray(data.photos, np.float32)
+
+  def scores(self, data, gallery, probe):
+    classes, sc = base.by_identity(base.sq_distances(self._pred[probe], data.photos[gallery]),
+                                   data.identities[gallery])
+    return classes, sc, {}

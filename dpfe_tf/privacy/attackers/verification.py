@@ -78,7 +78,7 @@ class VerificationAttacker:
   summary = "pair model (|a-b|, a*b -> MLP) trained on public people: same person or not"
   needs = ("public_features",)
 
-  def __init__(self, epochs=5, max_pairs=8000):
+  def __init__(self, epochs=3, max_pairs=8000):
     self.epochs, self.max_pairs = epochs, max_pairs
 
   def run(self, data) -> VerificationResult:

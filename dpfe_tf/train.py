@@ -74,7 +74,7 @@ def train(cfg):
   io_utils.write_json(os.path.join(variant.path, "summary.json"), {"rows": rows, "stages": results})
   print("\nSummary (test partition; chance = majority-class rate):")
   print(tables.format_summary(rows))
-  print(f"\nModels and metrics in {variant.path}/ (the original MOON in {run_dir.RunDir(cfg.output_dir).original.path}/)")
+  print(f"\nModels and metrics in {variant.path}/ (the original MOON: {run_dir.RunDir(cfg.output_dir).original_model(cfg)})")
   return 0
 
 

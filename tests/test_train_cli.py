@@ -10,6 +10,7 @@ import pytest
 
 from conftest import CELEBA_SUBSET, needs_celeba_subset
 from dpfe_tf import config, run_dir
+from dpfe_tf.privacy import face
 from dpfe_tf.training import callbacks, stages
 from helpers import run_module, run_train
 
@@ -139,12 +140,18 @@ def run_evaluate(args, cache_dir, check=True):
   return run_module("evaluate", args, cache_dir, check)
 
 
-def test_evaluate_cli_writes_report(small_run, tmp_path):
+def evaluate_small(small_run, rep, stage="", noise="0,1,8", attackers="kde,lda,classifier,verification",
+                   bootstrap=200):
+  """evaluate on the small run's variant (or one ``stage`` of it) into ``rep``: (process, evaluation.json)."""
   _, variant, cache, _ = small_run
+  proc = run_evaluate([f"--model_dir={os.path.join(variant, stage)}", f"--output_dir={rep}", "--min_images=5",
+                       f"--noise={noise}", f"--attackers={attackers}", f"--bootstrap={bootstrap}"], cache)
+  return proc, json.load(open(os.path.join(rep, "evaluation.json")))
+
+
+def test_evaluate_cli_writes_report(small_run, tmp_path):
   rep = str(tmp_path / "report")
-  proc = run_evaluate([f"--model_dir={variant}", f"--output_dir={rep}", "--min_images=5", "--noise=0,1,8",
-                       "--attackers=kde,lda,classifier,verification", "--bootstrap=200"], cache)
-  ev = json.load(open(os.path.join(rep, "evaluation.json")))
+  proc, ev = evaluate_small(small_run, rep)
   assert [c["name"] for c in ev["curves"]] == ["simple", "dpfe"] and ev["images"] == 40
   pts = ev["curves"][0]["points"]
   assert [p["r"] for p in pts] == [0.0, 1.0, 8.0]
@@ -166,13 +173,10 @@ def test_evaluate_cli_writes_report(small_run, tmp_path):
     assert open(os.path.join(rep, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.skipif(not __import__("dpfe_tf.privacy.face").privacy.face.available(), reason="no dlib")
+@pytest.mark.skipif(not face.available(), reason="the 'attacks' extra (dlib) is not installed")
 def test_evaluate_links_to_the_face_recogniser_and_prints_its_ceiling(small_run, tmp_path):
-  _, variant, cache, _ = small_run
-  rep = str(tmp_path / "linkage")
-  proc = run_evaluate([f"--model_dir={variant}/dpfe", f"--output_dir={rep}", "--min_images=5", "--noise=0",
-                       "--attackers=kde,linkage", "--bootstrap=50"], cache)
-  ev = json.load(open(os.path.join(rep, "evaluation.json")))
+  proc, ev = evaluate_small(small_run, str(tmp_path / "linkage"), stage="dpfe", noise="0", attackers="kde,linkage",
+                            bootstrap=50)
   assert set(ev["curves"][0]["points"][0]["privacy"]) == {"kde", "linkage"}
   c = ev["face_recogniser_ceiling"]
   assert c["K"] == 4 and c["probes"] == 40 and 0.0 <= c["log_rank_privacy"] <= c["random_log_rank"] + 0.2

@@ -227,6 +227,10 @@ class Variant:
     """evaluation, compare or inversion."""
     return os.path.join(self.path, kind)
 
+  def lock(self):
+    """This variant's folder for one process (its stages train and its reports are written under it)."""
+    return io_utils.RunLock(self.path)
+
 
 class RunDir:
   """A run folder: the original MOON and the variants cut from it."""

@@ -80,7 +80,7 @@ def train(cfg):
 
 def _evaluate(variant):
   """The trade-off curves of Simple and the defence; a data set too small for the attacker only warns."""
-  from dpfe_tf import reports, run_dir, tables
+  from dpfe_tf import reports, tables
   from dpfe_tf.privacy import evaluation
   cfg = dflags.eval_config([variant.path], output_dir=variant.report_dir("evaluation"))
   print("\n== evaluation: Simple vs the defence, accuracy-privacy trade-off on the test identities", flush=True)
@@ -89,7 +89,7 @@ def _evaluate(variant):
   except ValueError as e:
     print(f"warning: privacy evaluation skipped: {dflags.one_line(e)}", file=sys.stderr)
     return None
-  with run_dir.RunDir(os.path.dirname(variant.path)).lock():
+  with variant.lock():
     paths = reports.write_evaluation(result, cfg.output_dir)
   print(tables.evaluation_report(result, paths))
   return {c.name: c.points[0] for c in result.curves}

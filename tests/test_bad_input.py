@@ -135,10 +135,15 @@ def test_a_damaged_checkpoint_is_named(trained, tiny_faces, tmp_path):
 
 def test_a_second_run_into_a_busy_folder_says_who_holds_it(trained, tiny_faces):
   out, variant, cache, _ = trained
-  with io_utils.RunLock(out):
-    proc = run_module("train", [f"--data_dir={tiny_faces}", f"--output_dir={out}", "--layer=conv6_1", *TINY],
-                      cache, check=False)
+  args = [f"--data_dir={tiny_faces}", f"--output_dir={out}", "--layer=conv6_1", "--noevaluate", *TINY]
+  with io_utils.RunLock(variant):
+    proc = run_module("train", args, cache, check=False)
   _one_line_error(proc, "in use by another dpfe_tf run", f"pid {os.getpid()}")
+  # Another variant's run holds the run folder only while the original MOON trains: with it trained,
+  # this variant's stages go ahead.
+  with io_utils.RunLock(out):
+    proc = run_module("train", args, cache, check=False)
+  assert proc.returncode == 0 and "already trained" in proc.stdout, proc.stderr[-500:]
 
 
 def test_overwrite_moves_the_tools_files_aside_and_keeps_the_users(trained, tiny_faces):

@@ -16,6 +16,7 @@ last good checkpoint; a folder holding another configuration's stage is refused 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -345,7 +346,12 @@ def run(cfg: config_lib.TrainConfig, stages=None, strategy=None, variant=None, s
   keras.utils.set_random_seed(cfg.seed)
   run = run_dir.RunDir(cfg.output_dir)
   ctx = Context(cfg, run, variant or run.variant(cfg.variant), None, strategy)
-  with run.lock():
+  with contextlib.ExitStack() as locks:
+    # The variant's folder is this process's alone; the run folder only while its original MOON trains
+    # (so two layers or attribute sets of one run can train side by side once the original is done).
+    if run_dir.ORIGINAL in stages and not run.original.done:
+      locks.enter_context(run.lock())
+    locks.enter_context(ctx.variant.lock())
     _check_order(ctx, stages)
     for name in stages:
       ctx.stage(name).check(identity(cfg, name), cfg.overwrite)

@@ -295,8 +295,3 @@ def original_of(stage: Stage) -> str:
   """The original MOON a split stage was cut from: the one its config names, or its run's own."""
   cfg = stage.train_config()
   return RunDir(cfg.output_dir).original_model(cfg)
-
-
-def data_of(stage: Stage):
-  """The ``DataConfig`` a stage was trained on."""
-  return stage.train_config().data

@@ -218,8 +218,7 @@ def _curves(cfg, k, models, wanted, sources, progress) -> list:
   bar = io_progress(progress, len(models) * len(cfg.noise_grid),
                     f"evaluating {len(models)} model(s) x {len(cfg.noise_grid)} noise levels, attackers "
                     f"{', '.join(wanted)}" + (f" (seed {k})" if cfg.seeds > 1 else ""))
-  settings = tradeoff.CurveSettings(cfg.noise_grid, cfg.min_images, cfg.probe_fraction, cfg.seed + k,
-                                    cfg.rotate or cfg.seeds > 1)  # each seed its own split and noise
+  settings = curve_settings(cfg, k)
   curves = []
   for m in models:
     identifying = [attackers_lib.make(n, cfg.reconstruction_noise) for n in wanted if n != attackers_lib.VERIFICATION]
@@ -234,16 +233,22 @@ def _curves(cfg, k, models, wanted, sources, progress) -> list:
   return curves
 
 
+def curve_settings(cfg: config_lib.EvalConfig, k: int) -> tradeoff.CurveSettings:
+  """Seed k's probes and noise (each seed its own split and noise; rotated when seeds are pooled)."""
+  return tradeoff.CurveSettings(cfg.noise_grid, cfg.min_images, cfg.probe_fraction, cfg.seed + k,
+                                cfg.rotate or cfg.seeds > 1)
+
+
 def face_ceiling(cfg, sources, n_seeds: int) -> dict:
   """The face recogniser on the probes' own real photos, on each seed's probes, pooled: the most a
   photo-based attacker could reach (printed beside the linkage and reconstruction attackers)."""
   from dpfe_tf.privacy.attackers.linkage import RealPhotoCeiling
   y = np.asarray(sources.evaluated.identities)
-  kept = measures.kept_indices(y, cfg.min_images)
   results = []
   for k in range(n_seeds):
-    folds = measures.splits(y[kept], cfg.min_images, cfg.probe_fraction, cfg.seed + k, cfg.rotate or cfg.seeds > 1)
-    data = tradeoff.AttackData(sources.photos[kept], y[kept], cfg.seed + k, photos=sources.photos[kept])
+    kept, folds = tradeoff.probe_folds(y, curve_settings(cfg, k))
+    photos = sources.photos[kept]
+    data = tradeoff.AttackData(photos, y[kept], cfg.seed + k, photos=photos)
     results.append(measures.pooled(RealPhotoCeiling(), data, folds))
   r = results[0] if len(results) == 1 else measures.combine(results)
   return {"log_rank_privacy": r.log_rank_privacy, "top1": r.top1, "K": r.K, "probes": r.n_probe,

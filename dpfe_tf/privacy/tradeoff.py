@@ -107,6 +107,14 @@ class CurveSettings:
   rotate: bool
 
 
+def probe_folds(identities, settings: CurveSettings):
+  """The samples the attacker keeps (identities with more than ``min_images``) and the gallery/probe
+  folds over them (indices into the kept samples): the same for every model and attacker."""
+  kept = measures.kept_indices(identities, settings.min_images)
+  y = np.asarray(identities)[kept]
+  return kept, measures.splits(y, settings.min_images, settings.probe_fraction, settings.seed, settings.rotate)
+
+
 def tradeoff_curve(model: ModelData, attackers: list, settings: CurveSettings, evidence: Evidence = None,
                    verifier=None, progress=None) -> Curve:
   """Accuracy and every attacker's measures at each noise level, on the same samples.
@@ -120,10 +128,9 @@ def tradeoff_curve(model: ModelData, attackers: list, settings: CurveSettings, e
   labels = np.asarray(model.labels)
   if len(labels) != len(f):
     raise ValueError(f"{len(f)} features but {len(labels)} label rows")
-  kept = measures.kept_indices(y, settings.min_images)
+  kept, folds = probe_folds(y, settings)
   f, y, labels = f[kept], y[kept], labels[kept]
   photos = None if evidence.photos is None else np.asarray(evidence.photos)[kept]
-  folds = measures.splits(y, settings.min_images, settings.probe_fraction, settings.seed, settings.rotate)
   cov = noise.feature_covariance(f)
   pub = model.public_features
   pub_cov = noise.feature_covariance(pub) if pub is not None else None

@@ -50,9 +50,13 @@ class LinkageAttacker(base.Attacker):
     self._pred = self.model.predict(np.asarray(data.features, np.float32), batch_size=1024, verbose=0)
 
   def scores(self, data, gallery, probe):
-    d = base.sq_distances(self._pred[probe], data.photos[gallery])
-    classes, sc = base.by_identity(d, data.identities[gallery])
+    classes, sc = nearest_photo(self._pred[probe], data, gallery)
     return classes, sc, {"regressor_val_mse": float(min(self.history["val_loss"]))}
+
+
+def nearest_photo(embeddings, data, gallery):
+  """Ranks the gallery identities by their real photo nearest to each embedding: (classes, scores)."""
+  return base.by_identity(base.sq_distances(embeddings, data.photos[gallery]), data.identities[gallery])
 
 
 class RealPhotoCeiling(base.Attacker):
@@ -62,10 +66,5 @@ class RealPhotoCeiling(base.Attacker):
   summary = "dlib's embedding of the probe's own photo, nearest real gallery photo (the ceiling)"
   needs = ("photos",)
 
-  def prepare(self, data, folds):
-    self._pred = np.asarray(data.photos, np.float32)
-
   def scores(self, data, gallery, probe):
-    classes, sc = base.by_identity(base.sq_distances(self._pred[probe], data.photos[gallery]),
-                                   data.identities[gallery])
-    return classes, sc, {}
+    return (*nearest_photo(data.photos[probe], data, gallery), {})

@@ -141,11 +141,11 @@ def run_evaluate(args, cache_dir, check=True):
 
 
 def evaluate_small(small_run, rep, stage="", noise="0,1,8", attackers="kde,lda,classifier,verification",
-                   bootstrap=200):
+                   bootstrap=200, extra=()):
   """evaluate on the small run's variant (or one ``stage`` of it) into ``rep``: (process, evaluation.json)."""
   _, variant, cache, _ = small_run
   proc = run_evaluate([f"--model_dir={os.path.join(variant, stage)}", f"--output_dir={rep}", "--min_images=5",
-                       f"--noise={noise}", f"--attackers={attackers}", f"--bootstrap={bootstrap}"], cache)
+                       f"--noise={noise}", f"--attackers={attackers}", f"--bootstrap={bootstrap}", *extra], cache)
   return proc, json.load(open(os.path.join(rep, "evaluation.json")))
 
 
@@ -171,6 +171,16 @@ def test_evaluate_cli_writes_report(small_run, tmp_path):
   assert len(rows) == 1 + 2 * 3 * 4  # models x noise levels x (3 attackers + verification)
   for png in ("accuracy_vs_log_rank_privacy.png", "attackers_at_noise0.png", "rank_guarantee.png"):
     assert open(os.path.join(rep, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_original_cut_baseline_is_evaluated_on_the_same_probes(small_run, tmp_path):
+  proc, ev = evaluate_small(small_run, str(tmp_path / "baseline"), noise="0", attackers="kde,lda", bootstrap=50,
+                            extra=["--baselines=original_pca"])
+  assert [c["name"] for c in ev["curves"]] == ["original-pca", "simple", "dpfe"]
+  points = [c["points"][0] for c in ev["curves"]]
+  assert len({p["privacy"]["lda"]["n_probe"] for p in points}) == 1 and points[0]["privacy"]["lda"]["n_probe"] == 40
+  assert 0.0 <= points[0]["accuracy"] <= 1.0 and "original-pca" in proc.stdout
+  assert any(v["b"] == "original-pca" for v in ev["superiority"])
 
 
 @pytest.mark.skipif(not face.available(), reason="the 'attacks' extra (dlib) is not installed")

@@ -177,7 +177,9 @@ def evaluate(cfg: config_lib.EvalConfig, progress=True) -> EvaluationResult:
   sources = _Sources(cfg, first[0], wanted)
   wanted = _usable(wanted, sources)
   if "original_pca" in cfg.baselines:
-    train = dataclasses.replace(first[0].data, image_size=first[0].image_size).load("train")
+    train = sources.public  # the training partition, already loaded for the attackers
+    if train is None:
+      train = dataclasses.replace(first[0].data, image_size=first[0].image_size).load("train")
     first = [original_pca(base[0], train)] + first
     base = [base[0]] + base
     names = ["original-pca"] + names

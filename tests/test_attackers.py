@@ -78,6 +78,27 @@ def test_classifier_is_tuned_by_cross_validation_on_the_gallery():
   assert r.notes["setting"] == {"hidden": a.setting.hidden, "steps": a.setting.steps, "l2": a.setting.l2}
 
 
+def test_classifiers_trained_together_stay_independent():
+  """Galleries of different sizes and class counts in one loop: each classifier answers over its
+  own classes only, one that sees identity identifies, one on noise stays at chance."""
+  d = _data(leak=3.0)
+  rng = np.random.default_rng(6)
+  keep = d.identities < d.identities.min() + 12   # 12 of the 20 people
+  noise = rng.normal(size=(int(keep.sum()), d.features.shape[1]))
+  even, odd = np.arange(len(d.features)) % 2 == 0, np.arange(len(d.features)) % 2 == 1
+  k_even, k_odd = np.flatnonzero(keep & even), np.flatnonzero(keep & odd)
+  pos = {i: p for p, i in enumerate(np.flatnonzero(keep))}
+  (c1, p1), (c2, p2) = classifier.fit_many(
+      [(d.features[even], d.identities[even]), (noise[[pos[i] for i in k_even]], d.identities[k_even])],
+      classifier.GRID[0])
+  assert len(c1) == 20 and len(c2) == 12
+  s1, s2 = p1(d.features[odd]), p2(noise[[pos[i] for i in k_odd]])
+  assert s1.shape == (odd.sum(), 20) and s2.shape == (len(k_odd), 12)
+  assert np.allclose(np.exp(s2).sum(1), 1.0)   # a distribution over its own 12 people
+  assert (c1[s1.argmax(1)] == d.identities[odd]).mean() > 0.8
+  assert (c2[s2.argmax(1)] == d.identities[k_odd]).mean() < 0.3   # 1/12 = 0.08
+
+
 def test_verification_auc_is_half_on_noise_and_high_on_identity():
   d = _data(leak=3.0)
   v = attackers.make("verification").run(d)

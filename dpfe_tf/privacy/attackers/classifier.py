@@ -6,7 +6,8 @@ tune, so it never handicaps itself: at each noise level the capacity, the number
 the weight decay are chosen among ``GRID`` by 2-fold cross-validation on the first fold's
 gallery (every identity in every inner fold), by held-out log-rank privacy, then used for every
 fold. The training loop is one compiled ``tf.while_loop``, traced once for every shape (minibatches
-of 256: a few hundred steps are a few hundred passes over a gallery of a few hundred features).
+of 256: a few hundred steps are a few hundred passes over a gallery of a few hundred features),
+which trains the classifiers of every fold (or every inner fold) together.
 """
 
 from __future__ import annotations
@@ -31,34 +32,41 @@ _TRAIN = None
 
 
 def _trainer():
-  """One compiled training loop (minibatch Adam in a while_loop) for every shape and setting."""
+  """One compiled training loop (minibatch Adam in a while_loop) for every shape and setting,
+  training B independent classifiers at once: every tensor has the fits on its first axis (their
+  galleries padded to one length, their classes to one count, absent classes masked out of the
+  softmax); the losses are summed, so each fit's gradients and Adam moments are its own."""
   global _TRAIN
   if _TRAIN is not None:
     return _TRAIN
   import tensorflow as tf
   f32 = tf.float32
-  spec = [tf.TensorSpec([None, None], f32), tf.TensorSpec([None], tf.int32),
-          (tf.TensorSpec([None, None], f32), tf.TensorSpec([None], f32),
-           tf.TensorSpec([None, None], f32), tf.TensorSpec([None], f32)),
+  spec = [tf.TensorSpec([None, None, None], f32), tf.TensorSpec([None, None], tf.int32),
+          tf.TensorSpec([None], f32), tf.TensorSpec([None, None], f32),
+          (tf.TensorSpec([None, None, None], f32), tf.TensorSpec([None, None], f32),
+           tf.TensorSpec([None, None, None], f32), tf.TensorSpec([None, None], f32)),
           (tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], f32)),
           tf.TensorSpec([2], tf.int32)]
 
   @tf.function(input_signature=spec)
-  def train(x, y, params, hyper, seed):
-    """params: (w1, b1, w2, b2); hyper: (steps, batch size, L2 weight)."""
+  def train(x, y, n, mask, params, hyper, seed):
+    """x (B, N, d), y (B, N), n (B,) samples of each fit, mask (B, K) 0 or -1e9; params: (w1, b1,
+    w2, b2) with a leading B; hyper: (steps, batch size, L2 weight)."""
     steps, batch, l2 = hyper
     lr, b_1, b_2, eps = 3e-3, 0.9, 0.999, 1e-7
     zeros = tuple(tf.zeros_like(p) for p in params)
-    n = tf.shape(x)[0]
+    fits = tf.shape(x)[0]
 
     def body(t, p, m, v):
-      idx = tf.random.stateless_uniform([batch], seed + tf.stack([t, 0]), 0, n, dtype=tf.int32)
-      xb, yb = tf.gather(x, idx), tf.gather(y, idx)
+      u = tf.random.stateless_uniform([fits, batch], seed + tf.stack([t, 0]))
+      idx = tf.minimum(tf.cast(u * n[:, None], tf.int32), tf.cast(n[:, None], tf.int32) - 1)
+      xb, yb = tf.gather(x, idx, batch_dims=1), tf.gather(y, idx, batch_dims=1)
       with tf.GradientTape() as tape:
         tape.watch(p)
-        logits = tf.nn.relu(xb @ p[0] + p[1]) @ p[2] + p[3]
-        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, logits)) + \
-            l2 * (tf.reduce_sum(p[0] ** 2) + tf.reduce_sum(p[2] ** 2))
+        hidden = tf.nn.relu(tf.einsum("bnd,bdh->bnh", xb, p[0]) + p[1][:, None])
+        logits = tf.einsum("bnh,bhk->bnk", hidden, p[2]) + p[3][:, None] + mask[:, None]
+        per_fit = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, logits), axis=1)
+        loss = tf.reduce_sum(per_fit) + l2 * (tf.reduce_sum(p[0] ** 2) + tf.reduce_sum(p[2] ** 2))
       g = tape.gradient(loss, p)
       m = tuple(b_1 * mi + (1 - b_1) * gi for mi, gi in zip(m, g))
       v = tuple(b_2 * vi + (1 - b_2) * gi * gi for vi, gi in zip(v, g))
@@ -74,24 +82,42 @@ def _trainer():
   return train
 
 
-def fit(gallery_f, gallery_y, setting: Setting, seed=0, batch_size=256):
-  """(classes, predict) of one classifier: ``predict(probe_features) -> log-softmax (n, K)``."""
-  g = np.asarray(gallery_f, np.float32)
-  mu, sd = g.mean(0), g.std(0) + 1e-6
-  classes, y = np.unique(np.asarray(gallery_y), return_inverse=True)
+def fit_many(galleries, setting: Setting, seed=0, batch_size=256):
+  """Independent classifiers, one per (gallery features, gallery identities), trained together in
+  one loop; a list of (classes, predict) with ``predict(probe_features) -> log-softmax (n, K)``."""
+  prepared = []
+  for f, y in galleries:
+    g = np.asarray(f, np.float32)
+    classes, labels = np.unique(np.asarray(y), return_inverse=True)
+    mu, sd = g.mean(0), g.std(0) + 1e-6
+    prepared.append(((g - mu) / sd, labels, classes, mu, sd))
+  B, d, h = len(prepared), prepared[0][0].shape[1], setting.hidden
+  N, K = max(len(p[0]) for p in prepared), max(len(p[2]) for p in prepared)
+  x, y, mask = np.zeros((B, N, d), np.float32), np.zeros((B, N), np.int32), np.zeros((B, K), np.float32)
+  for b, (g, labels, classes, _, _) in enumerate(prepared):
+    x[b, :len(g)], y[b, :len(g)] = g, labels
+    mask[b, len(classes):] = -1e9
   rng = np.random.default_rng(seed)
-  d, K, h = g.shape[1], len(classes), setting.hidden
-  init = (rng.normal(0, np.sqrt(2.0 / d), (d, h)), np.zeros(h), rng.normal(0, np.sqrt(1.0 / h), (h, K)), np.zeros(K))
+  init = (rng.normal(0, np.sqrt(2.0 / d), (B, d, h)), np.zeros((B, h)), rng.normal(0, np.sqrt(1.0 / h), (B, h, K)),
+          np.zeros((B, K)))
   w1, b1, w2, b2 = (v.numpy() for v in _trainer()(
-      (g - mu) / sd, y.astype(np.int32), tuple(np.asarray(v, np.float32) for v in init),
-      (np.int32(setting.steps), np.int32(min(batch_size, len(g))), np.float32(setting.l2)),
-      np.array([seed, 1], np.int32)))
+      x, y, np.array([len(p[0]) for p in prepared], np.float32), mask,
+      tuple(np.asarray(v, np.float32) for v in init),
+      (np.int32(setting.steps), np.int32(min(batch_size, N)), np.float32(setting.l2)), np.array([seed, 1], np.int32)))
 
-  def predict(probe):
-    logits = np.maximum((np.asarray(probe, np.float64) - mu) / sd @ w1 + b1, 0.0) @ w2 + b2
-    m = logits.max(1, keepdims=True)
-    return logits - m - np.log(np.exp(logits - m).sum(1, keepdims=True))
-  return classes, predict
+  def predictor(b, mu, sd, k):
+    def predict(probe):
+      hidden = np.maximum((np.asarray(probe, np.float64) - mu) / sd @ w1[b] + b1[b], 0.0)
+      logits = (hidden @ w2[b] + b2[b])[:, :k]
+      m = logits.max(1, keepdims=True)
+      return logits - m - np.log(np.exp(logits - m).sum(1, keepdims=True))
+    return predict
+  return [(classes, predictor(b, mu, sd, len(classes))) for b, (_, _, classes, mu, sd) in enumerate(prepared)]
+
+
+def fit(gallery_f, gallery_y, setting: Setting, seed=0, batch_size=256):
+  """(classes, predict) of one classifier (``fit_many`` of one gallery)."""
+  return fit_many([(gallery_f, gallery_y)], setting, seed, batch_size)[0]
 
 
 def inner_folds(identities, folds=3, seed=0):
@@ -109,12 +135,11 @@ def tune(features, identities, grid=GRID, folds=2, seed=0) -> tuple[Setting, dic
   """The setting with the lowest held-out log-rank privacy (2-fold CV), and every setting's score."""
   f, y = np.asarray(features), np.asarray(identities)
   fold = inner_folds(y, folds, seed)
+  parts = [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(folds)]
   scores = {}
   for s in grid:
     terms = []
-    for k in range(folds):
-      t, h = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-      classes, predict = fit(f[t], y[t], s, seed)
+    for (classes, predict), (_, h) in zip(fit_many([(f[t], y[t]) for t, _ in parts], s, seed), parts):
       ok = np.isin(y[h], classes)
       ranks = measures.true_ranks(predict(f[h][ok]), np.searchsorted(classes, y[h][ok]))
       terms.append(np.log(ranks) / np.log(len(classes)))
@@ -129,13 +154,22 @@ class ClassifierAttacker(base.Attacker):
   def __init__(self, grid=GRID):
     self.grid = tuple(grid)
     self.setting, self.tuning = self.grid[0], {}
+    self._fits = {}
 
   def prepare(self, data, folds):
+    """Tunes on the first fold's gallery, then trains every fold's classifier at once."""
     if len(self.grid) > 1:
       g = folds[0].gallery
       self.setting, self.tuning = tune(data.features[g], data.identities[g], self.grid, seed=data.seed)
+    fits = fit_many([(data.features[s.gallery], data.identities[s.gallery]) for s in folds], self.setting, data.seed)
+    self._fits = {_key(s.gallery): fitted for s, fitted in zip(folds, fits)}
 
   def scores(self, data, gallery, probe):
-    classes, predict = fit(data.features[gallery], data.identities[gallery], self.setting, data.seed)
+    fitted = self._fits.get(_key(gallery))
+    classes, predict = fitted or fit(data.features[gallery], data.identities[gallery], self.setting, data.seed)
     return classes, predict(data.features[probe]), {"setting": dataclasses.asdict(self.setting),
                                                     "cv_log_rank": self.tuning}
+
+
+def _key(indices):
+  return np.asarray(indices).tobytes()

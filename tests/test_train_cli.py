@@ -291,6 +291,9 @@ def test_invert_cli(small_run, tmp_path):
   assert [r["source"] for r in inv["results"]] == ["original", "dpfe"]
   assert inv["results"][0]["sent_shape"] == [6, 6, 64] and inv["results"][1]["sent_shape"] == [10]
   assert inv["results"][1]["reidentification"]["moon"]["n_probe"] == 40
+  twice = inv["results"][1]["reidentification"]["moon vs reconstructed gallery"]  # gallery reconstructed too
+  assert twice["n_probe"] == 40 and 0.0 <= twice["log_rank_privacy"] <= 1.0
+  assert proc.stdout.count("re-identification (moon vs reconstructed gallery) from") == 2
   assert proc.stdout.count("re-identification (moon) from") == 3  # two sources and the real-photo ceiling
   assert inv["real_photos"]["moon"]["n_probe"] == 40
   assert open(os.path.join(rep, "reconstructions.png"), "rb").read(4) == b"\x89PNG"

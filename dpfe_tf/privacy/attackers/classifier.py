@@ -41,17 +41,18 @@ def _trainer():
     return _TRAIN
   import tensorflow as tf
   f32 = tf.float32
-  spec = [tf.TensorSpec([None, None, None], f32), tf.TensorSpec([None, None], tf.int32),
-          tf.TensorSpec([None], f32), tf.TensorSpec([None, None], f32),
+  spec = [(tf.TensorSpec([None, None, None], f32), tf.TensorSpec([None, None], tf.int32),
+           tf.TensorSpec([None], f32), tf.TensorSpec([None, None], f32)),
           (tf.TensorSpec([None, None, None], f32), tf.TensorSpec([None, None], f32),
            tf.TensorSpec([None, None, None], f32), tf.TensorSpec([None, None], f32)),
           (tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], f32)),
           tf.TensorSpec([2], tf.int32)]
 
   @tf.function(input_signature=spec)
-  def train(x, y, n, mask, params, hyper, seed):
-    """x (B, N, d), y (B, N), n (B,) samples of each fit, mask (B, K) 0 or -1e9; params: (w1, b1,
-    w2, b2) with a leading B; hyper: (steps, batch size, L2 weight)."""
+  def train(data, params, hyper, seed):
+    """data: x (B, N, d), y (B, N), n (B,) samples of each fit, mask (B, K) 0 or -1e9; params: (w1,
+    b1, w2, b2) with a leading B; hyper: (steps, batch size, L2 weight)."""
+    x, y, n, mask = data
     steps, batch, l2 = hyper
     lr, b_1, b_2, eps = 3e-3, 0.9, 0.999, 1e-7
     zeros = tuple(tf.zeros_like(p) for p in params)
@@ -101,7 +102,7 @@ def fit_many(galleries, setting: Setting, seed=0, batch_size=256):
   init = (rng.normal(0, np.sqrt(2.0 / d), (B, d, h)), np.zeros((B, h)), rng.normal(0, np.sqrt(1.0 / h), (B, h, K)),
           np.zeros((B, K)))
   w1, b1, w2, b2 = (v.numpy() for v in _trainer()(
-      x, y, np.array([len(p[0]) for p in prepared], np.float32), mask,
+      (x, y, np.array([len(p[0]) for p in prepared], np.float32), mask),
       tuple(np.asarray(v, np.float32) for v in init),
       (np.int32(setting.steps), np.int32(min(batch_size, N)), np.float32(setting.l2)), np.array([seed, 1], np.int32)))
 

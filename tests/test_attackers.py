@@ -2,6 +2,8 @@
 random reference on features that do not; the worst case is taken in one place; the face
 recogniser is real and offline; a missing extra is a one-line error naming the install command."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -167,3 +169,15 @@ def test_reconstruction_attacker_runs_end_to_end(tiny_faces, cache_dir):
   a.epochs = 2
   r = measures.pooled(a, d, measures.splits(test.identities, 5, seed=0, rotate=False))
   assert r.attacker == "reconstruction" and r.K == 4 and 0.0 <= r.log_rank_privacy <= 1.0
+  assert r.notes["gallery"] == "reconstructions"
+  # matched against the gallery's reconstructions, the real photos play no part; against the photos they do
+  folds = measures.splits(test.identities, 5, seed=0, rotate=False)
+  d.photos = np.random.default_rng(1).normal(size=photos.shape)
+  a.prepare(d, folds)
+  assert np.array_equal(a.scores(d, folds[0].gallery, folds[0].probe)[1],
+                        a.scores(dataclasses.replace(d, photos=photos), folds[0].gallery, folds[0].probe)[1])
+  a.gallery = "photos"
+  assert not np.array_equal(a.scores(d, folds[0].gallery, folds[0].probe)[1],
+                            a.scores(dataclasses.replace(d, photos=photos), folds[0].gallery, folds[0].probe)[1])
+  with pytest.raises(ValueError, match="reconstructions or photos"):
+    attackers.make("reconstruction").__class__(gallery="faces")

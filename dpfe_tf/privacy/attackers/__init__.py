@@ -9,7 +9,7 @@ come from ``privacy.measures.identify``):
 - ``linkage``: a regressor from the feature to a real face recogniser's embedding (dlib), trained on
   public people, matched against the gallery's real photos;
 - ``reconstruction``: a decoder from the feature to the image, its output embedded by the face
-  recogniser and matched against the real photos.
+  recogniser and matched against the gallery photos' own reconstructions (or the real photos).
 
 ``verification`` (same person or not, from two features) reports ROC AUC and true-accepts at 1%
 false accepts beside them. The worst case for the defender over the identifying attackers is taken

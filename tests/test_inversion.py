@@ -39,6 +39,10 @@ def test_reidentification_near_perfect_for_the_image_itself_and_chance_for_noise
   chance = inversion.reidentify_rotated(_embed(noise), _embed(imgs), y)
   assert chance.top1_accuracy < 0.3  # 1/K = 0.1
   assert chance.log_rank_privacy == pytest.approx(chance.random_log_rank, abs=0.12)
+  lo, hi = chance.log_rank_interval   # over the 100 probes: contains the mean, a few hundredths wide
+  assert lo < chance.log_rank_privacy < hi and 0.02 < hi - lo < 0.3
+  assert len(chance.ranks) == 100 and chance.top1_interval[0] <= chance.top1_accuracy <= chance.top1_interval[1]
+  assert perfect.log_rank_interval == (0.0, 0.0)
 
 
 def test_short_training_lowers_the_loss_and_a_diverging_one_is_an_error():

@@ -94,6 +94,10 @@ def matchers_for(cfg: config_lib.InvertConfig, original) -> list[Embeddings]:
   return out
 
 
+def _interval(ci):
+  return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
 def run(cfg: config_lib.InvertConfig):
   """Every (variant, source) decoder; returns (report dict, grid rows, the test images of the grid)."""
   senders = {d: sender(d, "original") for d in cfg.model_dirs}
@@ -122,7 +126,8 @@ def run(cfg: config_lib.InvertConfig):
       metrics.update(variant=d, source=source)
       for name, r in metrics["reidentification"].items():
         print(f"re-identification ({name}) from {source} reconstructions at {metrics['layer']}: top-1 "
-              f"{r['top1_accuracy']:.3f}, log-rank privacy {r['log_rank_privacy']:.3f} (random "
+              f"{r['top1_accuracy']:.3f} {_interval(r['top1_interval'])}, log-rank privacy "
+              f"{r['log_rank_privacy']:.3f} {_interval(r['log_rank_interval'])} (random "
               f"{r['random_log_rank']:.3f}, K = {r['K']}, {r['n_probe']} probes); PSNR {metrics['psnr_db']:.2f} dB, "
               f"SSIM {metrics['ssim']:.3f}", flush=True)
       results.append(metrics)

@@ -102,6 +102,9 @@ class Reidentification:
   random_log_rank: float
   K: int
   n_probe: int
+  ranks: list | None = None                 # every probe's rank of its true identity (1 = first)
+  top1_interval: tuple | None = None        # bootstrap 95% intervals over the probes
+  log_rank_interval: tuple | None = None
 
 
 def reidentify(probe_embeddings, gallery_embeddings, probe_ids, gallery_ids) -> Reidentification:
@@ -113,7 +116,7 @@ def reidentify(probe_embeddings, gallery_embeddings, probe_ids, gallery_ids) -> 
   ranks = measures.true_ranks(scores, true_col)
   K = len(classes)
   return Reidentification(float((ranks == 1).mean()), measures.log_rank_privacy(ranks, K),
-                          measures.random_references(K)[0], K, len(ranks))
+                          measures.random_references(K)[0], K, len(ranks), ranks.tolist())
 
 
 def embedding(original):
@@ -129,16 +132,22 @@ def reidentification_split(identities, seed=0, min_images=2):
 
 
 def reidentify_rotated(embed_reconstructions, embed_real, identities, seed=0) -> Reidentification:
-  """Every test photo is a probe once (as its reconstruction), against the others' real photos."""
+  """Every test photo is a probe once (as its reconstruction), against the others' real photos;
+  with bootstrap 95% intervals of top-1 and log-rank privacy over the probes."""
+  from dpfe_tf.privacy import intervals
   y = np.asarray(identities)
-  tops, lrps, n, K = [], [], 0, None
+  ranks, K = [], None
   for split in reidentification_split(y, seed):
     r = reidentify(embed_reconstructions[split.probe], embed_real[split.gallery], y[split.probe], y[split.gallery])
-    tops.append(r.top1_accuracy * r.n_probe)
-    lrps.append(r.log_rank_privacy * r.n_probe)
-    n += r.n_probe
+    if K is not None and r.K != K:
+      raise ValueError("the rotated folds' galleries hold different identities")
+    ranks.append(np.asarray(r.ranks))
     K = r.K
-  return Reidentification(sum(tops) / n, sum(lrps) / n, measures.random_references(K)[0], K, n)
+  ranks = np.concatenate(ranks)
+  terms = np.log(ranks) / np.log(K)
+  return Reidentification(float((ranks == 1).mean()), float(terms.mean()), measures.random_references(K)[0], K,
+                          len(ranks), ranks.tolist(), intervals.bootstrap_ci((ranks == 1).astype(float), seed=seed),
+                          intervals.bootstrap_ci(terms, seed=seed))
 
 
 def train_decoder(features, images, image_size, *, epochs=10, batch_size=64, lr=1e-3, seed=0, perceptual=None,

@@ -96,7 +96,6 @@ def test_classifiers_trained_together_stay_independent():
   assert len(c1) == 20 and len(c2) == 12
   s1, s2 = p1(d.features[odd]), p2(noise[[pos[i] for i in k_odd]])
   assert s1.shape == (odd.sum(), 20) and s2.shape == (len(k_odd), 12)
-  assert np.allclose(np.exp(s2).sum(1), 1.0)   # a distribution over its own 12 people
   assert (c1[s1.argmax(1)] == d.identities[odd]).mean() > 0.8
   assert (c2[s2.argmax(1)] == d.identities[k_odd]).mean() < 0.3   # 1/12 = 0.08
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from dpfe_tf.privacy import inversion as inversion_lib
 from dpfe_tf.privacy.attackers import reconstruction as inversion
 from dpfe_tf.models import moon
 
@@ -78,3 +79,16 @@ def test_psnr_ssim_of_identical_and_noisy_images():
   noisy = np.clip(imgs + np.random.default_rng(0).normal(0, 25, imgs.shape), 0, 255)
   psnr, ssim = inversion.psnr_ssim(noisy, imgs)
   assert 18 < psnr < 25 and ssim < 0.9
+
+
+def test_gaps_vs_simple_are_paired_over_the_same_probes():
+  def result(source, ranks, variant="v"):
+    return {"variant": variant, "layer": "conv7", "source": source,
+            "reidentification": {"dlib": {"ranks": ranks, "K": 10}}}
+  simple, dpfe = [1, 1, 2, 5], [2, 1, 4, 10]
+  gaps = inversion_lib.gaps_vs_simple([result("simple", simple), result("dpfe", dpfe), result("dpfe", dpfe, "w")])
+  assert len(gaps) == 1 and gaps[0]["source"] == "dpfe" and gaps[0]["matcher"] == "dlib"  # "w" has no Simple
+  expected = np.mean((np.log(dpfe) - np.log(simple)) / np.log(10))
+  assert gaps[0]["log_rank_gap"] == pytest.approx(expected)
+  lo, hi = gaps[0]["interval"]
+  assert lo <= expected <= hi and lo > 0   # every probe ranked no better under DPFE

@@ -166,8 +166,9 @@ class ClassifierAttacker(base.Attacker):
     self._fits = {_key(s.gallery): fitted for s, fitted in zip(folds, fits)}
 
   def scores(self, data, gallery, probe):
-    fitted = self._fits.get(_key(gallery))
-    classes, predict = fitted or fit(data.features[gallery], data.identities[gallery], self.setting, data.seed)
+    if _key(gallery) not in self._fits:
+      raise ValueError("the classifier attacker scores only the galleries of the folds it was prepared with")
+    classes, predict = self._fits[_key(gallery)]
     return classes, predict(data.features[probe]), {"setting": dataclasses.asdict(self.setting),
                                                     "cv_log_rank": self.tuning}
 

@@ -87,7 +87,7 @@ def test_gradient_reversal_passes_values_and_flips_gradients():
 
 
 def test_unknown_defence_lists_the_choices_and_combinations_are_checked():
-  with pytest.raises(ValueError, match="unknown defence 'pca'; choose one of simple, dpfe, adversarial, nopeek"):
+  with pytest.raises(ValueError, match="unknown defence 'pca'; choose one of simple, dpfe, dpfe_whitened, adversarial, nopeek"):
     defences.get("pca")
   with pytest.raises(ValueError, match="two or more different defences"):
     defences.get("dpfe+dpfe")
@@ -155,7 +155,8 @@ def simple_toy():
   return _train("simple", 0.0)
 
 
-@pytest.mark.parametrize("name,beta", [("dpfe", 1.0), ("adversarial", 1.0), ("nopeek", 3.0), ("dpfe+adversarial", 1.0)])
+@pytest.mark.parametrize("name,beta", [("dpfe", 1.0), ("dpfe_whitened", 0.3), ("adversarial", 1.0), ("nopeek", 3.0),
+                                       ("dpfe+adversarial", 1.0)])
 def test_each_defence_lowers_identity_information_where_simple_leaks_it(simple_toy, name, beta):
   s_acc, s_lrp, _ = simple_toy
   assert s_lrp < 0.45 and s_acc > 0.9   # Simple keeps part of the identity code (random: about 0.72)
@@ -180,3 +181,21 @@ def test_the_default_y_remover_changes_the_feature_where_the_papers_values_barel
   _, lrp, _ = _train("dpfe", values["beta"], margin=values["margin"])
   gain = lrp - simple_toy[1]
   assert (gain > 0.2) == (preset == "default"), (preset, gain)
+
+
+def test_whitened_pair_distances_are_mahalanobis_under_the_within_identity_covariance():
+  from dpfe_tf.defences import whitened_y_remover as wy
+  rng = np.random.default_rng(0)
+  ids = np.repeat(np.arange(6), 5)
+  f = (rng.normal(size=(6, 3))[ids] + rng.normal(size=(30, 3)) @ np.array([[2.0, 0, 0], [0.5, 0.3, 0], [0, 0, 1]]))
+  resid = f - np.stack([f[ids == i].mean(0) for i in range(6)])[ids]
+  sw = resid.T @ resid / (30 - 6)
+  z = wy.within_identity_whiten(tf.constant(f, tf.float32), tf.constant(ids), shrinkage=0.0).numpy()
+  d = f[3] - f[17]
+  assert np.sum((z[3] - z[17]) ** 2) == pytest.approx(d @ np.linalg.solve(sw, d), rel=1e-3)
+  assert np.sum((f[3] - f[17]) ** 2) != pytest.approx(d @ np.linalg.solve(sw, d), rel=0.1)  # not Euclidean
+  layer = defences.get("dpfe_whitened").layer(0.5, 4.0)
+  back = type(layer).from_config(layer.get_config())
+  assert (back.beta, back.margin, back.shrinkage) == (0.5, 4.0, wy.SHRINKAGE)
+  loss, _, metrics = layer(tf.constant(f, tf.float32), tf.constant(ids))
+  assert float(loss) == pytest.approx(0.5 * float(metrics["y_remover"])) and float(loss) > 0

@@ -58,8 +58,12 @@ class YRemover(base.Defence):
     super().__init__(beta=beta, groups=groups, **kwargs)
     self.margin = float(margin)
 
+  def pair_space(self, features, identities):
+    """Where pair distances are measured: the feature itself (``whitened_y_remover`` whitens it)."""
+    return features
+
   def call(self, features, identities):
-    loss, same = base.per_group(lambda f, y: loss_and_same_fraction(f, y, self.margin),
+    loss, same = base.per_group(lambda f, y: loss_and_same_fraction(self.pair_space(f, y), y, self.margin),
                                 features, identities, self.groups)
     weighted = self.beta * loss
     return weighted, weighted, {"y_remover": loss, "same_pairs": same}

@@ -15,8 +15,10 @@ import dataclasses
 import os
 
 from dpfe_tf import io_utils
+from dpfe_tf.models import moon
+from dpfe_tf.tables import _ci
 
-LAYERS = ("conv4_2", "conv5_1", "conv6_1", "conv7")
+LAYERS = moon.PAPER_CUT_LAYERS
 #: Where a variant's evaluation may be, first found first: the every-attacker one, then the default.
 EVALUATION_DIRS = ("attacks", "evaluation")
 
@@ -47,7 +49,8 @@ def evaluation_file(variant: str) -> str | None:
 
 
 def int8_extractor(variant: str, stage: str, layer: str) -> str:
-  return os.path.join(variant, stage, "tflite", f"extractor_{layer}_int8.tflite")
+  from dpfe_tf.mobile import export
+  return export.extractor_file(os.path.join(variant, stage, "tflite"), layer, "int8")
 
 
 def _gap_ci(ev: dict, stage: str):
@@ -75,13 +78,15 @@ def layer_row(layer: str, ev_path: str, tflite: str, stage: str, benchmark) -> L
                   os.path.getsize(tflite), None if us is None else us / 1000.0, ev_path)
 
 
-def rows(run: str, attribute_set: str = "G", stage: str = "dpfe", benchmark=None, log=print) -> list[LayerRow]:
-  """A row per layer of ``LAYERS`` that is evaluated and exported in ``run``; the others are named in ``log``."""
+def rows(run: str, attribute_set: str = "G", stage: str = "dpfe", benchmark=None, log=print,
+         runs: int = 50) -> list[LayerRow]:
+  """A row per layer of ``LAYERS`` that is evaluated and exported in ``run``; the others are named in
+  ``log``. ``benchmark(path)`` -> mean microseconds (default: LiteRT, 1 thread, ``runs`` timed runs)."""
   if benchmark is None:
     from dpfe_tf.mobile import host_benchmark
 
     def benchmark(path):
-      return host_benchmark.benchmark(path, threads=1, warmup=5, runs=50).inference_avg_us
+      return host_benchmark.benchmark(path, threads=1, warmup=5, runs=runs).inference_avg_us
   out = []
   for layer in LAYERS:
     variant = os.path.join(run, f"{layer}-{attribute_set}")
@@ -95,11 +100,6 @@ def rows(run: str, attribute_set: str = "G", stage: str = "dpfe", benchmark=None
     raise FileNotFoundError(f"no layer of {run} has both an evaluation and an int8 extractor of {stage}; "
                             f"run evaluate and export --forms=int8 first")
   return out
-
-
-def _ci(v, ci, scale=1.0, fmt=".3f", sign=""):
-  text = f"{scale * v:{sign}{fmt}}"
-  return text + (f" [{scale * ci[0]:{sign}{fmt}}, {scale * ci[1]:{sign}{fmt}}]" if ci else "")
 
 
 def markdown(rows_: list[LayerRow], stage: str = "dpfe") -> str:

@@ -154,9 +154,9 @@ def markdown_stages(rows) -> str:
   return "\n".join(out)
 
 
-def _ci(v, ci, scale=1.0, fmt=".3f"):
-  text = f"{scale * v:{fmt}}"
-  return text + (f" [{scale * ci[0]:{fmt}}, {scale * ci[1]:{fmt}}]" if ci else "")
+def _ci(v, ci, scale=1.0, fmt=".3f", sign=""):
+  text = f"{scale * v:{sign}{fmt}}"
+  return text + (f" [{scale * ci[0]:{sign}{fmt}}, {scale * ci[1]:{sign}{fmt}}]" if ci else "")
 
 
 def evaluation_rows(run: str, ev: dict) -> list[dict]:

@@ -14,6 +14,7 @@ from absl import app, flags
 
 flags.DEFINE_string("set", "G", "Attribute set of the variants.")
 flags.DEFINE_string("stage", "dpfe", "Stage whose extractor is compared.")
+flags.DEFINE_integer("runs", 50, "Timed LiteRT runs per extractor.")
 F = flags.FLAGS
 
 
@@ -21,7 +22,7 @@ def main(argv):
   from dpfe_tf import layer_choice
   if len(argv) != 2:
     raise app.UsageError("name the run folder")
-  rows = layer_choice.rows(argv[1], F.set, F.stage, log=lambda m: print(m, file=sys.stderr))
+  rows = layer_choice.rows(argv[1], F.set, F.stage, log=lambda m: print(m, file=sys.stderr), runs=F.runs)
   print(layer_choice.markdown(rows, F.stage))
 
 

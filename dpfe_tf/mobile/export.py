@@ -40,6 +40,11 @@ class _Inputs:
   labels: np.ndarray
 
 
+
+def extractor_file(folder: str, layer: str, form: str) -> str:
+  """Where ``export`` writes an extractor of ``form`` (float32, int8, ...) cut at ``layer``."""
+  return os.path.join(folder, f"extractor_{layer}_{form}.tflite")
+
 def _inputs(cfg: config_lib.ExportConfig) -> _Inputs:
   stage = run_dir.stages_at(cfg.model_dir, [cfg.stage] if not run_dir.Stage(cfg.model_dir).is_split else None)[0]
   split = stage.halves()
@@ -95,7 +100,7 @@ def export(cfg: config_lib.ExportConfig) -> dict:
   forms = list(cfg.forms) + (["qat_int8"] if cfg.qat else [])
   bar = io_utils.progress(len(forms), f"exporting the {layer} extractor to {out}")
   for form in forms:
-    path = os.path.join(out, f"extractor_{layer}_{form}.tflite")
+    path = extractor_file(out, layer, form)
     content = (run_qat(inp.split.extractor, layer, inp.representative, inp.train_images, cfg.qat_steps, cfg.seed)
                if form == "qat_int8" else convert.convert(ext1, form, inp.representative))
 

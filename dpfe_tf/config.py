@@ -133,6 +133,7 @@ class DefenceConfig:
   margin_candidates: tuple | None = None   # relative to sqrt(2 x feature_dim); None: the grid
   search_epochs: int | None = None         # None: as many as the final fine-tuning
   accuracy_tolerance: float = 0.01
+  search_folds: int = 0                    # 0: score on the validation partition; k >= 2: on k folds of training people
 
   def __post_init__(self):
     from dpfe_tf import defences
@@ -159,6 +160,10 @@ class DefenceConfig:
         setattr(self, field, v)
     _positive(self, "search_epochs", allow_none=True)
     _fraction(self, "accuracy_tolerance", 0.0, 1.0, lo_open=False)
+    if isinstance(self.search_folds, bool) or not isinstance(self.search_folds, int) or self.search_folds in (1,) \
+        or self.search_folds < 0:
+      raise ValueError(f"search_folds must be 0 (the validation partition) or a whole number >= 2, "
+                       f"got {self.search_folds!r}")
 
   @property
   def spec(self):

@@ -93,6 +93,9 @@ def training():
   _define("integer", "search_epochs", None, "Fine-tuning epochs per search candidate (default: --epochs_defence).")
   _define("float", "accuracy_tolerance", _default(D, "accuracy_tolerance"), "The search keeps candidates whose "
           "validation accuracy is at most this much (fraction) below Simple's.")
+  _define("integer", "search_folds", _default(D, "search_folds"), "0: the search scores candidates on the validation "
+          "people; k >= 2: cross-validation on k folds of the training people (each fold's original MOON, Simple "
+          "and candidates trained on the other folds: k x (2 + candidates) trainings).")
   _define("integer", "batch_size", T.batch_size, "Batch size of every stage (the global batch under --strategy).")
   _define("integer", "epochs", None, "Epochs of every stage (overrides the per-stage values).")
   for stage in ("original", "simple", "defence"):
@@ -164,7 +167,7 @@ def train_config(defence=None, output_dir=None) -> C.TrainConfig:
       beta_candidates=None if F.beta_candidates is None else _floats(F.beta_candidates, "beta_candidates"),
       margin_candidates=None if F.margin_candidates is None or not own_margin else _floats(F.margin_candidates,
                                                                                           "margin_candidates"),
-      search_epochs=F.search_epochs, accuracy_tolerance=F.accuracy_tolerance)
+      search_epochs=F.search_epochs, accuracy_tolerance=F.accuracy_tolerance, search_folds=F.search_folds)
   return C.TrainConfig(
       output_dir=output_dir or F.output_dir, data=data_config(), layer=F.layer, attributes=F.attributes,
       feature_dim=F.feature_dim, defence=d, batch_size=F.batch_size, epochs_original=epochs["original"],

@@ -155,3 +155,26 @@ def reconstruction_grid(images, rows, path):
         ax.set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
   fig.suptitle("reconstructions from what the phone sends", fontsize=9)
   _save(fig, path)
+
+
+def label_frontier(result, path, title=None):
+  """A variant's trade-off curves (worst-case log-rank privacy) beside the labels-only frontier
+  (``privacy.label_ceiling``): how far each model is from a feature carrying only its labels."""
+  fig, ax = plt.subplots(figsize=(6, 4.5))
+  for name, pts in result.curves.items():
+    ax.plot([p for _, p in pts], [100 * a for a, _ in pts], "o-", ms=4, label=f"{name} (noise r = 0 ... max)")
+  f = result.frontier
+  ax.plot([r.log_rank_privacy for r in f], [100 * r.accuracy for r in f], "k--", marker="s", ms=4,
+          label="the labels alone, flipped at random")
+  for r in f:
+    if r.interval is not None:
+      ax.plot(r.interval, [100 * r.accuracy] * 2, "k-", lw=1)
+  target = [r for r in result.rows if r.feature.startswith("target")]
+  if target:
+    ax.axvline(target[0].log_rank_privacy, color="red", ls=":", label="target: Simple + 0.15")
+  ax.set_xlabel("worst-case log-rank privacy (higher: more private)")
+  ax.set_ylabel("attribute accuracy (%)")
+  ax.set_title(title or f"accuracy vs privacy, and the labels-only frontier\n({result.setting})", fontsize=10)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  _save(fig, path)

@@ -132,7 +132,8 @@ def ceiling_line(c: dict) -> str:
 def search_table(result) -> str:
   margins = any(c.get("margin") is not None for c in result["candidates"])
   mhead = f" {'margin':>7} {'(x sqrt(2d))':>12}" if margins else ""
-  lines = [f"  {'beta':>6}{mhead} {'val accuracy':>13} {'gap s.e.':>9} {'val LRP':>8}  eligible",
+  where = "val" if result.get("partition", "val") == "val" else "CV"  # validation people or training folds
+  lines = [f"  {'beta':>6}{mhead} {where + ' accuracy':>13} {'gap s.e.':>9} {where + ' LRP':>8}  eligible",
            f"  {'Simple':>6}{' ' * len(mhead)} {result['simple']['accuracy']:>13.3f} {'':>9} "
            f"{result['simple']['log_rank_privacy']:>8.3f}"]
   for c in result["candidates"]:

@@ -104,6 +104,8 @@ def identity(cfg: config_lib.TrainConfig, stage: str) -> dict:
     betas, margins = d.candidates(cfg.feature_dim)
     out["search"] = {"betas": list(betas), "margins": list(margins), "epochs": d.search_epochs or cfg.epochs_defence,
                      "tolerance": d.accuracy_tolerance, "min_images": cfg.min_images}
+    if d.search_folds:
+      out["search"]["folds"] = d.search_folds
   return out
 
 

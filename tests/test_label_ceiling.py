@@ -71,6 +71,8 @@ def test_a_variant_gets_references_beside_its_measured_models_and_the_target(tin
   assert true.accuracy == 1.0 and true.K == 4 and at_simple.accuracy == 0.9 and at_dpfe.accuracy == 0.88
   assert (simple.log_rank_privacy, dpfe.log_rank_privacy, simple.interval) == (0.3, 0.4, [0.29, 0.31])
   assert target.log_rank_privacy == pytest.approx(0.45)
+  text = lc.markdown(r.rows)
+  assert "| 90.0% | 0.300 [0.290, 0.310] | lda |" in text and "| target: Simple + 0.15 | 90.0% | 0.450 |  |" in text
   assert [f.accuracy for f in r.frontier] == [0.6, 1.0] and r.frontier[1] is true
   assert r.curves["dpfe"] == [(0.88, 0.4), (0.7, 0.6)] and "K = 4; 1 seed" in r.setting
   from dpfe_tf import plots

@@ -160,8 +160,8 @@ def for_variant(variant: str, seeds: int | None = None, stages=("simple", "dpfe"
 
 
 def markdown(rows: list[Row]) -> str:
+  from dpfe_tf.tables import _ci
   out = ["| feature the attacker sees | attribute accuracy | worst-case log-rank privacy | by |", "|---|---|---|---|"]
   for r in rows:
-    ci = "" if r.interval is None else f" [{r.interval[0]:.3f}, {r.interval[1]:.3f}]"
-    out.append(f"| {r.feature} | {100 * r.accuracy:.1f}% | {r.log_rank_privacy:.3f}{ci} | {r.attacker} |")
+    out.append(f"| {r.feature} | {100 * r.accuracy:.1f}% | {_ci(r.log_rank_privacy, r.interval)} | {r.attacker} |")
   return "\n".join(out)

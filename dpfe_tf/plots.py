@@ -171,7 +171,7 @@ def label_frontier(result, path, title=None):
       ax.plot(r.interval, [100 * r.accuracy] * 2, "k-", lw=1)
   target = [r for r in result.rows if r.feature.startswith("target")]
   if target:
-    ax.axvline(target[0].log_rank_privacy, color="red", ls=":", label="target: Simple + 0.15")
+    ax.axvline(target[0].log_rank_privacy, color="red", ls=":", label=target[0].feature)
   ax.set_xlabel("worst-case log-rank privacy (higher: more private)")
   ax.set_ylabel("attribute accuracy (%)")
   ax.set_title(title or f"accuracy vs privacy, and the labels-only frontier\n({result.setting})", fontsize=10)

@@ -76,6 +76,7 @@ def test_search_picks_a_non_default_candidate_when_the_default_does_nothing(tiny
   assert sel["candidates"][1]["accuracy_gap_se"] == pytest.approx(0.0, abs=1e-12)
   out = capsys.readouterr().out
   assert "[1/2] beta 0.01" in out and "[2/2] beta 1" in out and "min left" in out and "val accuracy" in out
+  assert "validation identities: Simple accuracy 0.800, log-rank privacy 0.200" in out
 
 
 def test_paired_standard_error_of_an_accuracy_gap():

@@ -54,16 +54,20 @@ def _worst(terms: dict, idx) -> float:
   return min(float(t[idx].mean()) for t in terms.values())
 
 
+def worst_case_ci(terms: dict, n_boot=1000, seed=0, groups=None, level=0.95) -> list[float]:
+  """Interval of the worst-case log-rank privacy over attackers whose per-probe ``terms`` (attacker
+  -> ``lrp_terms``, same probes in the same order) are given: the worst attacker re-chosen in every
+  resample."""
+  n = len(next(iter(terms.values())))
+  rng = np.random.default_rng(seed)
+  worst = [_worst(terms, _resample(n, groups, rng)) for _ in range(n_boot)]
+  return [float(v) for v in np.quantile(worst, ((1 - level) / 2, 1 - (1 - level) / 2))]
+
+
 def point_intervals(point, n_boot=1000, seed=0, *, probe_groups=None, sample_groups=None, level=0.95) -> dict:
   """Intervals of accuracy, the worst-case log-rank privacy (the worst attacker re-chosen in each
   resample), and the strongest attacker's top-1."""
   terms = _terms(point)
-  n = len(next(iter(terms.values())))
-  rng = np.random.default_rng(seed)
-  worst = []
-  for _ in range(n_boot):
-    worst.append(_worst(terms, _resample(n, probe_groups, rng)))
-  q = ((1 - level) / 2, 1 - (1 - level) / 2)
   lrp, who = point.worst("log_rank_privacy")
   top, top_who = point.worst("top1")
   each = {a: {"log_rank_privacy": bootstrap_ci(terms[a], n_boot, level, seed, probe_groups),
@@ -71,7 +75,7 @@ def point_intervals(point, n_boot=1000, seed=0, *, probe_groups=None, sample_gro
           for a, r in point.privacy.items()}
   return {"attacker": who, "top1_attacker": top_who,
           "accuracy": bootstrap_ci(point.correct, n_boot, level, seed, sample_groups),
-          "log_rank_privacy": [float(v) for v in np.quantile(worst, q)],
+          "log_rank_privacy": worst_case_ci(terms, n_boot, seed, probe_groups, level),
           "top1": each[top_who]["top1"], "per_attacker": each}
 
 

@@ -122,7 +122,7 @@ class Holdout:
   ctx: object
   held: object
   public: object
-  simple_stage: object = None  # a fold's own Simple (trained on the other folds), or None: the run's
+  trains_own: bool = False  # a fold: its original MOON and Simple are trained here, on the other folds
 
 
 def _folds_root(ctx) -> str:
@@ -148,7 +148,7 @@ def holdouts(ctx) -> list[Holdout]:
     run = run_dir.RunDir(os.path.join(root, f"fold_{i}"))
     fold_ctx = stages.Context(fold_cfg, run, run.variant(cfg.variant), stages.Splits(rest, held, held), ctx.strategy)
     out.append(Holdout(f"fold {i + 1}/{k} ({held.num_identities} training identities held out)", fold_ctx, held,
-                       _public(rest, cfg.seed), fold_ctx.stage(run_dir.SIMPLE)))
+                       _public(rest, cfg.seed), trains_own=True))
   return out
 
 
@@ -157,7 +157,7 @@ def _simple_split(h: Holdout):
   here on the other folds)."""
   from dpfe_tf import run_dir
   from dpfe_tf.training import stages
-  if h.simple_stage is not None and not h.simple_stage.done:
+  if h.trains_own and not h.ctx.stage(run_dir.SIMPLE).done:
     t = time.time()
     for name, train in ((run_dir.ORIGINAL, stages.train_original), (run_dir.SIMPLE, stages.train_simple)):
       if not h.ctx.stage(name).done:
@@ -183,12 +183,11 @@ def _score_candidates(ctx, cands, sampler, epochs, holdouts_):
   todo, done, t0 = len(holdouts_) * len(cands), 0, time.time()
   for h in holdouts_:
     simple_parts.append(validation_scores(_simple_split(h), h.held, names, cfg.min_images, cfg.seed, h.public))
-    if len(holdouts_) > 1:
-      print(f"  {h.name}: Simple accuracy {simple_parts[-1][0]:.3f}, log-rank privacy {simple_parts[-1][1]:.3f}",
-            flush=True)
-    h_sampler = sampler if h.ctx is ctx else sampling.IdentitySampler(
+    print(f"  {h.name}: Simple accuracy {simple_parts[-1][0]:.3f}, log-rank privacy {simple_parts[-1][1]:.3f}",
+          flush=True)
+    h_sampler = sampling.IdentitySampler(
         h.ctx.splits.train.identities, cfg.batch_size, sampler.images_per_identity, seed=cfg.seed,
-        groups=cfg.pair_groups)
+        groups=cfg.pair_groups) if h.trains_own else sampler
     for i, c in enumerate(cands):
       parts[i].append(_fit_and_score(h, c, i, h_sampler, epochs))
       done += 1

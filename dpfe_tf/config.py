@@ -21,6 +21,7 @@ import typing
 
 from dpfe_tf.data import attributes as attrs
 from dpfe_tf.models import moon
+from dpfe_tf.privacy import noise as noise_lib
 
 #: Image size used when none is given: small enough for CPUs.
 DEFAULT_IMAGE_SIZE = {"synthetic": (48, 40), "celeba": (109, 89)}
@@ -134,6 +135,7 @@ class DefenceConfig:
   search_epochs: int | None = None         # None: as many as the final fine-tuning
   accuracy_tolerance: float = 0.01
   search_folds: int = 0                    # 0: score on the validation partition; k >= 2: on k folds of training people
+  feature_noise: float = 0.0               # std of N(0, s^2 I) on the feature before the predictor while fine-tuning
 
   def __post_init__(self):
     from dpfe_tf import defences
@@ -160,6 +162,9 @@ class DefenceConfig:
         setattr(self, field, v)
     _positive(self, "search_epochs", allow_none=True)
     _fraction(self, "accuracy_tolerance", 0.0, 1.0, lo_open=False)
+    self.feature_noise = float(self.feature_noise)
+    if not (math.isfinite(self.feature_noise) and self.feature_noise >= 0):
+      raise ValueError(f"feature_noise must be a finite number >= 0, got {self.feature_noise}")
     if isinstance(self.search_folds, bool) or not isinstance(self.search_folds, int) or self.search_folds in (1,) \
         or self.search_folds < 0:
       raise ValueError(f"search_folds must be 0 (the validation partition) or a whole number >= 2, "
@@ -304,6 +309,8 @@ class EvalConfig:
   split: str = "test"
   output_dir: str | None = None          # None: <first model dir>/evaluation
   noise_grid: tuple = DEFAULT_NOISE_GRID
+  noise_shape: str = "isotropic"         # or "predictor": no noise along the predictor's directions
+  operating_noise: float | None = None   # also: each model at this noise level against the other at noise 0
   attackers: tuple = ("all",)
   min_images: int = DEFAULT_MIN_IMAGES
   probe_fraction: float = 0.1
@@ -328,6 +335,14 @@ class EvalConfig:
       raise ValueError(f"noise scales must be finite numbers >= 0, got {self.noise_grid!r}")
     if sorted(set(self.noise_grid)) != list(self.noise_grid):
       raise ValueError(f"noise scales must be increasing and distinct, got {self.noise_grid!r}")
+    if self.operating_noise is not None and self.operating_noise not in self.noise_grid[1:]:
+      raise ValueError(f"the operating noise {self.operating_noise:g} must be one of the noise scales above the first "
+                       f"({', '.join(f'{r:g}' for r in self.noise_grid)})")
+    if self.noise_shape not in noise_lib.NOISE_SHAPES:
+      raise ValueError(f"unknown noise shape {self.noise_shape!r}; use {' or '.join(noise_lib.NOISE_SHAPES)}")
+    if self.noise_shape == "predictor" and self.split == "train":
+      raise ValueError("--noise_shape=predictor finds the predictor's directions on the training people: "
+                       "evaluate another partition (--split=val or test)")
     self.reconstruction_noise = tuple(float(r) for r in self.reconstruction_noise)
     self.attackers = tuple(self.attackers) or ("all",)
     self.baselines = tuple(self.baselines)

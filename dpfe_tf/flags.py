@@ -93,6 +93,8 @@ def training():
   _define("integer", "search_epochs", None, "Fine-tuning epochs per search candidate (default: --epochs_defence).")
   _define("float", "accuracy_tolerance", _default(D, "accuracy_tolerance"), "The search keeps candidates whose "
           "validation accuracy is at most this much (fraction) below Simple's.")
+  _define("float", "feature_noise", _default(D, "feature_noise"), "Noise-aware fine-tuning (not in the paper): the "
+          "predictor sees the private feature plus N(0, s^2 I) while the defence fine-tunes (0: the paper).")
   _define("integer", "search_folds", _default(D, "search_folds"), "0: the search scores candidates on the validation "
           "people; k >= 2: cross-validation on k folds of the training people (each fold's original MOON, Simple "
           "and candidates trained on the other folds: k x (2 + candidates) trainings).")
@@ -121,12 +123,17 @@ def training():
 
 def evaluation():
   """Procedure 2's flags (evaluate, compare, train's closing evaluation)."""
-  from dpfe_tf.privacy import attackers
+  from dpfe_tf.privacy import attackers, noise
   seed()
   min_images()
   E = C.EvalConfig
   _define("string", "split", E.split, "Partition evaluated (test: people never seen in training).")
   _define("list", "noise", _list(C.DEFAULT_NOISE_GRID), "Noise scales r of N(0, r C).")
+  _define("enum", "noise_shape", E.noise_shape, "isotropic: the paper's N(0, r C); predictor: C without the "
+          "directions the cloud predictor reads (found on the training people), so the attributes survive the noise.",
+          enum_values=list(noise.NOISE_SHAPES))
+  _define("float", "operating_noise", E.operating_noise, "Also compare each model at this noise scale (one of --noise, chosen "
+          "without the evaluated people) with the other at noise 0: paired intervals of both gaps.")
   _define("list", "attackers", list(E.attackers), "Attackers: " + ", ".join(attackers.CHOICES) + ". all: every "
           "attacker that can run (the face-recogniser ones need the 'attacks' extra and photo files).")
   _define("float", "probe_fraction", E.probe_fraction, "Fraction of the kept images that are probes in a fold.")
@@ -167,7 +174,8 @@ def train_config(defence=None, output_dir=None) -> C.TrainConfig:
       beta_candidates=None if F.beta_candidates is None else _floats(F.beta_candidates, "beta_candidates"),
       margin_candidates=None if F.margin_candidates is None or not own_margin else _floats(F.margin_candidates,
                                                                                           "margin_candidates"),
-      search_epochs=F.search_epochs, accuracy_tolerance=F.accuracy_tolerance, search_folds=F.search_folds)
+      search_epochs=F.search_epochs, accuracy_tolerance=F.accuracy_tolerance, search_folds=F.search_folds,
+      feature_noise=F.feature_noise)
   return C.TrainConfig(
       output_dir=output_dir or F.output_dir, data=data_config(), layer=F.layer, attributes=F.attributes,
       feature_dim=F.feature_dim, defence=d, batch_size=F.batch_size, epochs_original=epochs["original"],
@@ -182,7 +190,9 @@ def eval_config(model_dirs, output_dir=None, data_dir=None) -> C.EvalConfig:
   F = FLAGS
   return C.EvalConfig(
       model_dirs=tuple(model_dirs), data_dir=data_dir, split=F.split, output_dir=output_dir,
-      noise_grid=_floats(F.noise, "noise"), attackers=tuple(F.attackers), min_images=F.min_images,
+      noise_grid=_floats(F.noise, "noise"), noise_shape=F.noise_shape, operating_noise=F.operating_noise,
+      attackers=tuple(F.attackers),
+      min_images=F.min_images,
       probe_fraction=F.probe_fraction, rotate=F.rotate, seed=F.seed, seeds=F.seeds, bootstrap=F.bootstrap,
       reconstruction_noise=_floats(F.reconstruction_noise, "reconstruction_noise"), baselines=tuple(F.baselines),
       cache_dir=F.cache_dir if "cache_dir" in F else None, limit=F.limit if "limit" in F else None)

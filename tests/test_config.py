@@ -31,6 +31,19 @@ def test_every_default_is_written_once():
     assert F[name].default == getattr(config.TrainConfig, name), name
   assert F["min_images"].default == config.DEFAULT_MIN_IMAGES == config.EvalConfig.min_images
   assert [float(v) for v in F["noise"].default] == list(config.DEFAULT_NOISE_GRID)
+  assert F["feature_noise"].default == config.DefenceConfig.feature_noise == 0.0
+  assert F["noise_shape"].default == config.EvalConfig.noise_shape and F["operating_noise"].default is None
+
+
+def test_noise_aware_fine_tuning_is_checked_and_part_of_the_defence_stages_identity():
+  from dpfe_tf.training import stages
+  with pytest.raises(ValueError, match="feature_noise must be a finite number >= 0, got -1.0"):
+    config.DefenceConfig(feature_noise=-1)
+  plain = stages.identity(config.TrainConfig(), "dpfe")
+  noisy = stages.identity(config.TrainConfig(defence=config.DefenceConfig(feature_noise=2)), "dpfe")
+  assert "feature_noise" not in plain and noisy["feature_noise"] == 2.0   # old runs keep their identity
+  assert stages.identity(config.TrainConfig(defence=config.DefenceConfig(feature_noise=2)), "simple") == \
+      stages.identity(config.TrainConfig(), "simple")                       # Simple is not retrained
 
 
 def test_stage_identity_lists_what_differs(tmp_path):

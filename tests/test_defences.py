@@ -50,6 +50,46 @@ def test_gradients_finite_at_zero_distance():
     assert np.isfinite(tape.gradient(loss, f).numpy()).all()
 
 
+def numpy_conditional_pair_loss(f, y, labels, margin):
+  terms = []
+  for i, j in itertools.combinations(range(len(f)), 2):
+    if y[i] != y[j] and not np.array_equal(labels[i], labels[j]):
+      continue                                    # different people, different labels: left alone
+    d = np.linalg.norm(f[i] - f[j])
+    terms.append(max(margin - d, 0.0) ** 2 if y[i] == y[j] else d ** 2)
+  return float(np.mean(terms))
+
+
+@pytest.mark.parametrize("seed,n_attributes", [(0, 1), (1, 3)])
+def test_conditional_pair_loss_matches_numpy_formula(seed, n_attributes):
+  rng = np.random.default_rng(seed)
+  f = rng.normal(size=(24, 10)).astype(np.float32)
+  y = rng.integers(0, 6, 24)
+  labels = rng.integers(0, 2, (24, n_attributes)).astype(np.float32)
+  layer = defences.get("dpfe_conditional").layer(1.0, 3.0)
+  loss, _, metrics = layer(f, y, labels=labels)
+  assert float(loss) == pytest.approx(numpy_conditional_pair_loss(f, y, labels, 3.0), rel=1e-4)
+  assert float(loss) != pytest.approx(numpy_pair_loss(f, y, 3.0), rel=1e-2)   # not the paper's loss
+  with pytest.raises(ValueError, match="needs the batch's primary labels"):
+    layer(f, y)
+
+
+def test_conditional_y_remover_leaves_different_labels_alone_where_the_papers_pulls():
+  f = tf.Variable(np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 5.0]], np.float32))
+  y, labels = tf.constant([0, 0, 1]), tf.constant([[1.0], [1.0], [0.0]])   # the third: another person, a woman
+  grads = {}
+  for name in ("dpfe", "dpfe_conditional"):
+    layer = defences.get(name).layer(1.0, 3.0)
+    with tf.GradientTape() as tape:
+      loss = layer(f, y, labels=labels)[0]
+    grads[name] = tape.gradient(loss, f).numpy()
+  assert np.abs(grads["dpfe"][2]).sum() > 1.0                 # the paper's pulls her towards the man
+  assert np.abs(grads["dpfe_conditional"][2]).sum() == 0.0    # the conditional one does not
+  assert np.abs(grads["dpfe_conditional"][0]).sum() > 0.0     # the man's own pair still pushed apart
+  back = type(layer).from_config(layer.get_config())
+  assert type(back).__name__ == "ConditionalYRemover" and back.margin == 3.0
+
+
 def test_grouped_loss_is_the_mean_of_the_slices_losses():
   rng = np.random.default_rng(0)
   f = rng.normal(size=(12, 3)).astype(np.float32)
@@ -61,6 +101,10 @@ def test_grouped_loss_is_the_mean_of_the_slices_losses():
   assert float(metrics["same_pairs"]) == pytest.approx(1 / 3)     # 2 of the 6 pairs of each slice
   assert abs(float(y_remover.y_remover_loss(f, y, 2.0)) - float(loss)) > 1e-3  # cross-slice pairs left out
   assert y_remover.YRemover.from_config(layer.get_config()).groups == 3
+  labels = np.tile([[1.0], [0.0]], (6, 1)).astype(np.float32)    # the labels are sliced with the batch
+  grouped = defences.get("dpfe_conditional").layer(1.0, 2.0, groups=3)(f, y, labels=labels)[0]
+  per = [numpy_conditional_pair_loss(f[i:i + 4], y[i:i + 4], labels[i:i + 4], 2.0) for i in (0, 4, 8)]
+  assert float(grouped) == pytest.approx(np.mean(per), rel=1e-5)
 
 
 @pytest.mark.parametrize("n,dx,dy,seed", [(30, 4, 2, 0), (64, 10, 10, 1), (17, 1, 3, 2)])
@@ -87,7 +131,7 @@ def test_gradient_reversal_passes_values_and_flips_gradients():
 
 
 def test_unknown_defence_lists_the_choices_and_combinations_are_checked():
-  with pytest.raises(ValueError, match="unknown defence 'pca'; choose one of simple, dpfe, dpfe_whitened, adversarial, nopeek"):
+  with pytest.raises(ValueError, match="unknown defence 'pca'; choose one of simple, dpfe, dpfe_whitened, dpfe_conditional, adversarial, nopeek"):
     defences.get("pca")
   with pytest.raises(ValueError, match="two or more different defences"):
     defences.get("dpfe+dpfe")
@@ -155,14 +199,23 @@ def simple_toy():
   return _train("simple", 0.0)
 
 
-@pytest.mark.parametrize("name,beta", [("dpfe", 1.0), ("dpfe_whitened", 0.3), ("adversarial", 1.0), ("nopeek", 3.0),
-                                       ("dpfe+adversarial", 1.0)])
+@pytest.mark.parametrize("name,beta", [("dpfe", 1.0), ("dpfe_whitened", 0.3), ("dpfe_conditional", 1.0),
+                                       ("adversarial", 1.0), ("nopeek", 3.0), ("dpfe+adversarial", 1.0)])
 def test_each_defence_lowers_identity_information_where_simple_leaks_it(simple_toy, name, beta):
   s_acc, s_lrp, _ = simple_toy
   assert s_lrp < 0.45 and s_acc > 0.9   # Simple keeps part of the identity code (random: about 0.72)
   acc, lrp, hist = _train(name, beta)
   assert lrp > s_lrp + 0.1, (name, lrp, s_lrp)
   assert acc > 0.8, (name, acc)          # and the attribute survives
+
+
+def test_a_strong_conditional_y_remover_keeps_the_attribute_where_the_papers_costs_it(simple_toy):
+  """At weight 10 the paper's y-remover pulls people of different attribute labels together and
+  loses about 10 points here; the conditional one pulls only within a label and keeps them."""
+  paper_acc, paper_lrp, _ = _train("dpfe", 10.0)
+  cond_acc, cond_lrp, _ = _train("dpfe_conditional", 10.0)
+  assert cond_acc > 0.98 and cond_acc > paper_acc + 0.05, (cond_acc, paper_acc)
+  assert cond_lrp > simple_toy[1] + 0.1 and paper_lrp > simple_toy[1] + 0.1
 
 
 def test_adversarial_identity_loss_goes_up_while_the_attribute_loss_stays_bounded():

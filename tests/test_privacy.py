@@ -125,6 +125,85 @@ def test_noise_has_covariance_r_c_and_is_reproducible():
   np.testing.assert_array_equal(noise.add_noise(f, 0.0), f)
 
 
+def test_predictor_directions_are_what_a_linear_predictor_reads():
+  import keras
+  w = np.array([[3.0, 0.0], [4.0, 0.0], [0.0, 1.0], [0.0, 0.0], [0.0, 0.0]])   # two logits over a 5-d feature
+  inp = keras.Input((5,))
+  dense = keras.layers.Dense(2, use_bias=False)
+  predictor = keras.Model(inp, dense(inp))
+  dense.set_weights([w])
+  f = np.random.default_rng(0).normal(size=(300, 5)).astype(np.float32)
+  d, share = noise.predictor_directions(predictor, f, batch_size=128)   # k defaults to the 2 logits
+  assert d.shape == (5, 2) and share == pytest.approx(1.0)
+  one, share = noise.predictor_directions(predictor, f, k=1)
+  assert one.shape == (5, 1) and share == pytest.approx(25 / 26, abs=0.02)   # |w1|^2 = 25 of 26
+  np.testing.assert_allclose(d.T @ d, np.eye(2), atol=1e-6)
+  np.testing.assert_allclose(np.abs(d[:, 0]), [0.6, 0.8, 0, 0, 0], atol=1e-6)   # the larger logit first
+  np.testing.assert_allclose(np.abs(d[:, 1]), [0, 0, 1, 0, 0], atol=1e-6)
+  with pytest.raises(ValueError, match="k must be between 1 and the feature dim 5"):
+    noise.predictor_directions(predictor, f, k=6)
+
+
+def test_noise_without_the_predictors_directions_leaves_them_untouched():
+  rng = np.random.default_rng(1)
+  f = rng.normal(size=(5000, 4)) @ rng.normal(size=(4, 4))
+  d = np.array([[0.6], [0.8], [0.0], [0.0]])
+  c = noise.without_directions(noise.feature_covariance(f), d)
+  noisy = noise.add_noise(f, 4.0, c, seed=0)
+  np.testing.assert_allclose(noisy @ d, f @ d, atol=1e-8)                 # what the predictor reads
+  assert np.var((noisy - f) @ np.array([0.8, -0.6, 0, 0])) > 1.0           # the rest is drowned
+
+
+def test_predictor_shaped_noise_keeps_accuracy_where_isotropic_noise_loses_it():
+  """Identity in 5 dims, the attribute in a sixth: shaped noise raises privacy at no accuracy cost."""
+  f, y = _blobs(K=8, n=30, d=5, spread=2.0)
+  attribute = np.random.default_rng(2).integers(0, 2, len(f))
+  f = np.concatenate([(2.0 * attribute - 1)[:, None] * 3.0, f], 1)
+  labels = attribute[:, None].astype(float)
+  curves = {}
+  for shape, directions in (("isotropic", None), ("predictor", np.eye(6)[:, :1])):
+    model = tradeoff.ModelData("m", f, y, labels, ("Male",), lambda x: x[:, :1], noise_directions=directions)
+    curves[shape] = tradeoff.tradeoff_curve(model, [attackers.make("lda")], _settings((0.0, 4.0)))
+  (iso_acc, iso_lrp), (sh_acc, sh_lrp) = curves["isotropic"].arrays(), curves["predictor"].arrays()
+  assert sh_acc[1] == 1.0 and iso_acc[1] < 0.9              # the attribute survives only the shaped noise
+  assert sh_lrp[1] > sh_lrp[0] + 0.1                         # and the shaped noise still hides identity
+
+
+def test_a_model_with_noise_against_another_at_noise_0_paired_intervals():
+  from dpfe_tf import tables
+  from dpfe_tf.privacy import evaluation, intervals
+  f, y = _blobs(K=8, n=30, d=5, spread=2.0)
+  labels = (f[:, :1] > 0).astype(float)
+  make = lambda name, feats: tradeoff.tradeoff_curve(
+      tradeoff.ModelData(name, feats, y, labels, ("Male",), lambda x: x[:, :1], noise_directions=np.eye(5)[:, :1]),
+      [attackers.make("lda")], _settings((0.0, 4.0)))
+  simple, dpfe = make("simple", f), make("dpfe", f)
+  same = intervals.point_gap(simple.points[0], dpfe.points[0], n_boot=200)
+  assert same["log_rank_gap"] == 0.0 and same["log_rank_gap_ci"] == [0.0, 0.0] and same["accuracy_gap"] == 0.0
+  noisy = intervals.point_gap(dpfe.points[1], simple.points[0], n_boot=200)
+  assert noisy["log_rank_gap"] == pytest.approx(dpfe.points[1].worst()[0] - simple.points[0].worst()[0])
+  assert noisy["log_rank_gap_ci"][0] > 0.05                      # the shaped noise hides identity ...
+  assert noisy["accuracy_gap"] == pytest.approx(dpfe.points[1].accuracy - simple.points[0].accuracy)
+  assert noisy["accuracy_gap_ci"][0] <= noisy["accuracy_gap"] <= noisy["accuracy_gap_ci"][1]
+  verdicts, _ = evaluation.compare([simple, dpfe], n_boot=100, operating_noise=4.0)
+  ops = verdicts[0]["operating_point"]
+  assert set(ops) == {"dpfe at 4 vs simple at 0", "simple at 4 vs dpfe at 0"}
+  assert ops["dpfe at 4 vs simple at 0"]["log_rank_gap"] == pytest.approx(noisy["log_rank_gap"])
+  assert any(line.startswith("  dpfe at 4 vs simple at 0: accuracy") for line in tables.verdict_lines(verdicts))
+  with pytest.raises(ValueError, match="the operating noise 3 must be one of the noise scales above the first"):
+    from dpfe_tf import config
+    config.EvalConfig(model_dirs=("x",), noise_grid=(0.0, 4.0), operating_noise=3.0)
+
+
+def test_the_noise_shape_is_checked():
+  from dpfe_tf import config
+  assert config.EvalConfig(model_dirs=("x",)).noise_shape == "isotropic"    # the paper's, by default
+  with pytest.raises(ValueError, match="unknown noise shape 'pca'; use isotropic or predictor"):
+    config.EvalConfig(model_dirs=("x",), noise_shape="pca")
+  with pytest.raises(ValueError, match="finds the predictor's directions on the training people"):
+    config.EvalConfig(model_dirs=("x",), noise_shape="predictor", split="train")
+
+
 def _curve(name, acc, priv):
   pts = []
   for a, p in zip(acc, priv):

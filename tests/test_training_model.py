@@ -51,6 +51,22 @@ def test_logged_loss_is_attribute_loss_plus_weighted_defence_term():
   assert logs["same_pairs"] == pytest.approx(3 / 15)
 
 
+def test_feature_noise_reaches_the_predictor_in_training_only_and_the_defence_never():
+  ext, pred = _parts()
+  x, y = _batch()
+  clean = TrainingModel(ext, pred, y_remover.YRemover(margin=2.0, beta=0.5))
+  noisy = TrainingModel(ext, pred, y_remover.YRemover(margin=2.0, beta=0.5), feature_noise=3.0)
+  for m in (clean, noisy):
+    m.compile(optimizer=keras.optimizers.SGD(0.0))
+  a, b = clean.train_on_batch(x, y, return_dict=True), noisy.train_on_batch(x, y, return_dict=True)
+  assert b["y_remover"] == pytest.approx(a["y_remover"], rel=1e-5)     # the defence sees the clean feature
+  assert abs(b["loss"] - a["loss"]) > 1e-2                              # the predictor does not
+  ta, tb = clean.test_on_batch(x, y, return_dict=True), noisy.test_on_batch(x, y, return_dict=True)
+  assert tb["loss"] == pytest.approx(ta["loss"], rel=1e-6)              # and at test time no noise at all
+  np.testing.assert_allclose(noisy.predict(x, verbose=0), clean.predict(x, verbose=0), rtol=1e-6)
+  assert TrainingModel.from_config(noisy.get_config()).feature_noise == 3.0
+
+
 def test_adversarial_logs_the_extractors_objective():
   ext, pred = _parts()
   model = TrainingModel(ext, pred, adversarial.IdentityAdversary(num_identities=4, feature_dim=3, beta=2.0))

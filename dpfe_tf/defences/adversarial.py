@@ -47,7 +47,7 @@ class IdentityAdversary(base.Defence):
     self.hidden.build((None, self.feature_dim))
     self.out.build((None, self.hidden_units))
 
-  def call(self, features, identities):
+  def call(self, features, identities, labels=None):
     logits = self.out(self.hidden(reverse_gradient(tf.cast(features, tf.float32), self.beta)))
     y = tf.cast(tf.reshape(identities, [-1]), tf.int32)
     ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))

@@ -1,6 +1,8 @@
 """What every defence is: a layer on the private feature that returns a loss for a batch.
 
-``Defence.call(features, identities)`` -> ``(loss, objective, metrics)``:
+``Defence.call(features, identities, labels=None)`` -> ``(loss, objective, metrics)``
+(``labels``: the batch's primary attribute labels, (n, attributes); only a defence that
+conditions on them reads them):
 
 - ``loss``: what is added to the attribute loss and differentiated (already weighted by beta);
 - ``objective``: what that term is *for the extractor* (the same as ``loss`` except for an
@@ -29,21 +31,21 @@ class Defence(keras.layers.Layer):
     if self.groups < 1:
       raise ValueError(f"groups must be >= 1, got {groups}")
 
-  def call(self, features, identities):  # pragma: no cover - abstract
+  def call(self, features, identities, labels=None):  # pragma: no cover - abstract
     raise NotImplementedError
 
   def get_config(self):
     return {**super().get_config(), "beta": self.beta, "groups": self.groups}
 
 
-def per_group(fn, features, identities, groups):
-  """``fn(features, identities) -> tuple of scalars`` within each of ``groups`` consecutive equal
-  slices of the batch, averaged over the slices (the batch size must be a multiple of ``groups``)."""
+def per_group(fn, groups, *tensors):
+  """``fn(*tensors) -> tuple of scalars`` within each of ``groups`` consecutive equal slices of
+  the batch (every tensor's first axis), averaged over the slices (the batch size must be a
+  multiple of ``groups``)."""
   if groups == 1:
-    return fn(features, identities)
-  f = tf.reshape(features, [groups, -1, tf.shape(features)[-1]])
-  y = tf.reshape(identities, [groups, -1])
-  per = [fn(f[g], y[g]) for g in range(groups)]
+    return fn(*tensors)
+  sliced = [tf.reshape(t, tf.concat([[groups, -1], tf.shape(t)[1:]], 0)) for t in tensors]
+  per = [fn(*(t[g] for t in sliced)) for g in range(groups)]
   return tuple(tf.reduce_mean(tf.stack(v)) for v in zip(*per))
 
 

@@ -19,11 +19,11 @@ class Combined(base.Defence):
     self.parts = [p if isinstance(p, keras.layers.Layer) else keras.saving.deserialize_keras_object(p) for p in parts]
     self.metric_names = tuple(n for p in self.parts for n in p.metric_names)
 
-  def call(self, features, identities):
+  def call(self, features, identities, labels=None):
     loss = objective = 0.0
     metrics = {}
     for p in self.parts:
-      l, o, m = p(features, identities)
+      l, o, m = p(features, identities, labels=labels)
       loss, objective = loss + l, objective + o
       metrics.update(m)
     return loss, objective, metrics

@@ -51,8 +51,8 @@ def identity_distance_correlation(features, identities):
 class NoPeek(base.Defence):
   metric_names = ("distance_correlation",)
 
-  def call(self, features, identities):
-    (dcor,) = base.per_group(identity_distance_correlation, features, identities, self.groups)
+  def call(self, features, identities, labels=None):
+    (dcor,) = base.per_group(identity_distance_correlation, self.groups, features, identities)
     return self.beta * dcor, self.beta * dcor, {"distance_correlation": dcor}
 
 

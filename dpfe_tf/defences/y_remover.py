@@ -35,12 +35,14 @@ def pair_terms(features, identities, margin):
   return terms, tf.cast(same, tf.float32), upper
 
 
-def loss_and_same_fraction(features, identities, margin):
-  """(mean of the pair terms over all pairs i < j, fraction of those pairs with one identity)."""
+def loss_and_same_fraction(features, identities, margin, keep=None):
+  """(mean of the pair terms over the pairs i < j, fraction of those pairs with one identity);
+  ``keep`` (n, n; 1 or 0) leaves pairs out of both means (None: every pair counts)."""
   terms, same, upper = pair_terms(features, identities, margin)
-  n_pairs = tf.reduce_sum(upper)
-  return (tf.math.divide_no_nan(tf.reduce_sum(terms * upper), n_pairs),
-          tf.math.divide_no_nan(tf.reduce_sum(same * upper), n_pairs))
+  counted = upper if keep is None else upper * tf.cast(keep, tf.float32)
+  n_pairs = tf.reduce_sum(counted)
+  return (tf.math.divide_no_nan(tf.reduce_sum(terms * counted), n_pairs),
+          tf.math.divide_no_nan(tf.reduce_sum(same * counted), n_pairs))
 
 
 def y_remover_loss(features, identities, margin):
@@ -62,9 +64,17 @@ class YRemover(base.Defence):
     """Where pair distances are measured: the feature itself (``whitened_y_remover`` whitens it)."""
     return features
 
-  def call(self, features, identities):
-    loss, same = base.per_group(lambda f, y: loss_and_same_fraction(self.pair_space(f, y), y, self.margin),
-                                features, identities, self.groups)
+  def pair_keep(self, identities, labels):
+    """Which pairs count (None: all; ``conditional_y_remover`` keeps those that share the labels)."""
+    return None
+
+  def _slice_loss(self, features, identities, labels=None):
+    return loss_and_same_fraction(self.pair_space(features, identities), identities, self.margin,
+                                  self.pair_keep(identities, labels))
+
+  def call(self, features, identities, labels=None):
+    tensors = (features, identities) if labels is None else (features, identities, labels)
+    loss, same = base.per_group(self._slice_loss, self.groups, *tensors)
     weighted = self.beta * loss
     return weighted, weighted, {"y_remover": loss, "same_pairs": same}
 

@@ -17,7 +17,9 @@ returned with shape (1,) under ``MultiWorkerMirroredStrategy``, whose Keras aver
 ``tests/test_training_model.py`` and ``tests/test_distribute.py``.
 
 The original stage uses the same class with ``predictor=None``: MOON is the "extractor" and its
-output the logits.
+output the logits. ``feature_noise`` > 0 (noise-aware fine-tuning, not in the paper): while
+training, the predictor sees the feature plus N(0, s^2 I), so it learns to read the directions
+that noise leaves legible; the defence's loss sees the clean feature.
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ def _image(x):
 
 @keras.saving.register_keras_serializable(package="dpfe_tf")
 class TrainingModel(keras.Model):
-  def __init__(self, extractor, predictor=None, defence=None, **kwargs):
+  def __init__(self, extractor, predictor=None, defence=None, feature_noise=0.0, **kwargs):
     super().__init__(**kwargs)
     self.extractor = extractor
     self.predictor = predictor
     self.defence = defence
+    self.feature_noise = float(feature_noise)
     names = ("loss", "acc") + (tuple(defence.metric_names) if defence is not None else ())
     self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
     # The parts are built (functional models, a defence that builds its layers on creation), so the
@@ -54,13 +57,16 @@ class TrainingModel(keras.Model):
   def _forward(self, x, y, training):
     """(loss to differentiate, {logged name: value}) for one replica's batch."""
     f = self.extractor(_image(x), training=training)
-    logits = f if self.predictor is None else self.predictor(f, training=training)
+    seen = f
+    if training and self.feature_noise > 0:
+      seen = f + tf.random.normal(tf.shape(f), stddev=self.feature_noise, dtype=f.dtype)
+    logits = f if self.predictor is None else self.predictor(seen, training=training)
     y = tf.cast(y, logits.dtype)
     attribute_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits))
     acc = tf.reduce_mean(tf.cast(tf.equal(logits > 0, y > 0.5), tf.float32))
     loss, logged = attribute_loss, {"loss": attribute_loss, "acc": acc}
     if training and self.defence is not None:
-      term, objective, metrics = self.defence(f, x["identity"])
+      term, objective, metrics = self.defence(f, x["identity"], labels=y)
       loss = loss + term
       logged.update(metrics, loss=attribute_loss + objective)
     return loss, logged
@@ -95,7 +101,7 @@ class TrainingModel(keras.Model):
 
   def get_config(self):
     ser = keras.saving.serialize_keras_object
-    return {**super().get_config(), "extractor": ser(self.extractor),
+    return {**super().get_config(), "feature_noise": self.feature_noise, "extractor": ser(self.extractor),
             "predictor": ser(self.predictor) if self.predictor is not None else None,
             "defence": ser(self.defence) if self.defence is not None else None}
 

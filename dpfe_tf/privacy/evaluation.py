@@ -24,7 +24,7 @@ from dpfe_tf import run_dir
 from dpfe_tf.data import attributes as attrs
 from dpfe_tf.data import pipeline
 from dpfe_tf.privacy import attackers as attackers_lib
-from dpfe_tf.privacy import face, intervals, measures, tradeoff
+from dpfe_tf.privacy import face, intervals, measures, noise, tradeoff
 
 
 @dataclasses.dataclass
@@ -130,7 +130,7 @@ class _Sources:
     self.public = None
     self.notes = []
     needs_public = any(n in names for n in ("lda", "linkage", "reconstruction", attackers_lib.VERIFICATION))
-    if needs_public:
+    if needs_public or cfg.noise_shape == "predictor":
       if cfg.data_dir is None and cfg.split == "train":
         self.notes.append("no public data for the attackers: the evaluated partition is the training one")
       else:
@@ -163,6 +163,8 @@ def _usable(names, sources: _Sources):
 def evaluate(cfg: config_lib.EvalConfig, progress=True) -> EvaluationResult:
   """Loads (training missing seeds), evaluates every model on the same probes, compares them."""
   stage_lists = [run_dir.stages_at(d) for d in cfg.model_dirs]
+  alone = [f"{d}: only its {lst[0].name} stage is finished (a defence still training, or none trained)"
+           for d, lst in zip(cfg.model_dirs, stage_lists) if len(lst) == 1 and not run_dir.Stage(d).is_split]
   base = [s for lst in stage_lists for s in lst]
   names = model_names(base)
   first = [load(s, n) for s, n in zip(base, names)]
@@ -171,6 +173,7 @@ def evaluate(cfg: config_lib.EvalConfig, progress=True) -> EvaluationResult:
   else:
     check_comparable([dataclasses.replace(m, data=first[0].data) for m in first])
   wanted, notes = attackers_lib.resolve(cfg.attackers, photos=_photo_files(cfg, first[0]))
+  notes = alone + notes
   if "reconstruction" in wanted and not cfg.reconstruction_noise:
     wanted.remove("reconstruction")
     notes.append("reconstruction attacker not run (--reconstruction_noise is empty)")
@@ -204,10 +207,10 @@ def evaluate(cfg: config_lib.EvalConfig, progress=True) -> EvaluationResult:
               "sample": np.concatenate([np.full(len(s[0].points[0].correct), k) for k, s in enumerate(per_seed)])}
   if cfg.against is not None and cfg.against not in [c.name for c in curves]:
     raise ValueError(f"no model named {cfg.against!r} to compare against (models: {', '.join(c.name for c in curves)})")
-  verdicts, point_ci = compare(curves, cfg.bootstrap, cfg.seed, groups, cfg.against)
+  verdicts, point_ci = compare(curves, cfg.bootstrap, cfg.seed, groups, cfg.against, cfg.operating_noise)
   meta = {"data_dir": sources.evaluated.data_dir, "split": cfg.split, "images": len(sources.evaluated),
           "identities": sources.evaluated.num_identities, "models": {m.name: m.stage.path for m in first},
-          "noise_grid": list(cfg.noise_grid), "seed": cfg.seed, "seeds": cfg.seeds,
+          "noise_grid": list(cfg.noise_grid), "noise_shape": cfg.noise_shape, "seed": cfg.seed, "seeds": cfg.seeds,
           "rotated": cfg.rotate or cfg.seeds > 1, "bootstrap": cfg.bootstrap, "attackers": wanted,
           "public_data": None if sources.public is None else {"images": len(sources.public),
                                                                 "identities": sources.public.num_identities},
@@ -218,7 +221,7 @@ def evaluate(cfg: config_lib.EvalConfig, progress=True) -> EvaluationResult:
 def _curves(cfg, k, models, wanted, sources, progress) -> list:
   """Seed k's curve of every model: each with its own attackers, all on the same probes."""
   bar = io_progress(progress, len(models) * len(cfg.noise_grid),
-                    f"evaluating {len(models)} model(s) x {len(cfg.noise_grid)} noise levels, attackers "
+                    f"evaluating {len(models)} model(s) x {len(cfg.noise_grid)} noise levels ({cfg.noise_shape}), attackers "
                     f"{', '.join(wanted)}" + (f" (seed {k})" if cfg.seeds > 1 else ""))
   settings = curve_settings(cfg, k)
   curves = []
@@ -227,9 +230,16 @@ def _curves(cfg, k, models, wanted, sources, progress) -> list:
     verifier = attackers_lib.make(attackers_lib.VERIFICATION) if attackers_lib.VERIFICATION in wanted else None
     labels = sources.evaluated.attributes[:, attrs.attribute_indices(m.attribute_names)]
     public = sources.public
+    public_features = None if public is None else m.features(public)
+    directions = None
+    if cfg.noise_shape == "predictor":
+      directions, share = noise.predictor_directions(m.split.predictor, public_features)
+      if k == 0:
+        sources.notes.append(f"{m.name}: the noise spares {directions.shape[1]} direction(s), {share:.0%} of the "
+                             "predictor's gradient energy on the training people (a local measure: accuracy under large noise is measured)")
     md = tradeoff.ModelData(m.name, m.features(sources.evaluated), sources.evaluated.identities, labels,
-                            m.attribute_names, m.predict, None if public is None else m.features(public),
-                            None if public is None else public.identities)
+                            m.attribute_names, m.predict, public_features,
+                            None if public is None else public.identities, directions)
     curves.append(tradeoff.tradeoff_curve(md, identifying, settings, sources.evidence(), verifier,
                                           bar.add if bar else None))
   return curves
@@ -269,10 +279,11 @@ def io_progress(enabled, total, title):
   return io_utils.progress(total, title)
 
 
-def compare(curves, n_boot=1000, seed=0, groups=None, against=None):
+def compare(curves, n_boot=1000, seed=0, groups=None, against=None, operating_noise=None):
   """Superiority verdicts of each later model against each earlier one (or every model against
   ``against``), with paired-bootstrap intervals of the gap under the worst-case attacker, and
-  per-point intervals of every curve. ``groups``: seed labels of the pooled probes and samples."""
+  per-point intervals of every curve. ``groups``: seed labels of the pooled probes and samples.
+  ``operating_noise``: also each model of a pair at that noise level against the other at noise 0."""
   g = groups or {}
   if against is None:
     pairs = [(b, a) for a, b in itertools.combinations(curves, 2)]
@@ -284,6 +295,13 @@ def compare(curves, n_boot=1000, seed=0, groups=None, against=None):
     gap = intervals.gap_intervals(a, b, n_boot, seed, probe_groups=g.get("probe"), sample_groups=g.get("sample"))
     v = tradeoff.superiority(a, b, "log_rank_privacy")
     v["interval"] = gap
+    if operating_noise is not None:
+      v["operating_point"] = {
+          f"{x.name} at {operating_noise:g} vs {y.name} at 0": {
+              "noise": operating_noise, **intervals.point_gap(
+                  next(p for p in x.points if p.r == operating_noise), y.points[0], n_boot, seed,
+                  probe_groups=g.get("probe"), sample_groups=g.get("sample"))}
+          for x, y in ((a, b), (b, a))}
     if v["mean_gap"] is not None and gap.get("mean_curve_gap_ci"):
       lo, hi = gap["mean_curve_gap_ci"]
       v["verdict"] += (f"; the mean gap's {int(100 * gap['level'])}% interval [{lo:+.3f}, {hi:+.3f}] "

@@ -88,6 +88,7 @@ class ModelData:
   predict: object                    # features -> logits (the cloud predictor)
   public_features: np.ndarray | None = None
   public_identities: np.ndarray | None = None
+  noise_directions: np.ndarray | None = None   # (dim, k): kept free of noise (``noise.without_directions``)
 
 
 @dataclasses.dataclass
@@ -121,7 +122,8 @@ def tradeoff_curve(model: ModelData, attackers: list, settings: CurveSettings, e
 
   The samples are those of the identities the attacker keeps (more than ``min_images`` images);
   noise N(0, r C) uses C, the covariance of the clean features of those samples (the public
-  features get noise of their own covariance, as the attacker would simulate it).
+  features get noise of their own covariance, as the attacker would simulate it); with the model's
+  ``noise_directions``, both covariances have those directions removed.
   """
   evidence = evidence or Evidence()
   f, y = measures.check_features(model.features, model.identities)
@@ -134,6 +136,9 @@ def tradeoff_curve(model: ModelData, attackers: list, settings: CurveSettings, e
   cov = noise.feature_covariance(f)
   pub = model.public_features
   pub_cov = noise.feature_covariance(pub) if pub is not None else None
+  if model.noise_directions is not None:
+    cov = noise.without_directions(cov, model.noise_directions)
+    pub_cov = None if pub_cov is None else noise.without_directions(pub_cov, model.noise_directions)
   points = []
   for r in settings.noise_grid:
     noisy = noise.add_noise(f, r, cov, settings.seed)

@@ -100,6 +100,8 @@ def identity(cfg: config_lib.TrainConfig, stage: str) -> dict:
   d = cfg.defence
   out = {"simple": simple, "defence": d.name, **d.resolved(cfg.feature_dim), "epochs": cfg.epochs_defence,
          "lr": cfg.lr_defence, "images_per_identity": cfg.images_per_identity_for(), "pair_groups": cfg.pair_groups}
+  if d.feature_noise:
+    out["feature_noise"] = d.feature_noise
   if d.searching:
     betas, margins = d.candidates(cfg.feature_dim)
     out["search"] = {"betas": list(betas), "margins": list(margins), "epochs": d.search_epochs or cfg.epochs_defence,
@@ -278,7 +280,8 @@ def fit_defence(ctx: Context, stage: run_dir.Stage, sampler, *, beta, margin, ep
     halves = _simple_halves(ctx)
     layer = spec.layer(beta, margin, num_identities=s.train.num_identities, groups=groups,
                        feature_dim=cfg.feature_dim)
-    return TrainingModel(halves.extractor, halves.predictor, layer, name=spec.name)
+    return TrainingModel(halves.extractor, halves.predictor, layer, feature_noise=cfg.defence.feature_noise,
+                         name=spec.name)
 
   return fit(ctx, stage, build,
              lambda start: pipeline.pair_batches(s.train, attr_idx, sampler, augment=cfg.augment, seed=cfg.seed,

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Noise the predictor does not read (--noise_shape=predictor) against the paper's isotropic noise,
+# for one variant's Simple and DPFE (3 seeds, the feature attackers, worst case):
+#   1. on the 20 validation people: the curves under predictor-shaped noise;
+#   2. the operating noise chosen there, never on the test people: the largest r of the grid at
+#      which DPFE's validation accuracy stays within 1 point of Simple's at noise 0;
+#   3. on the test people: the curves, and DPFE at that r against Simple at noise 0 (paired
+#      intervals, --operating_noise);
+#   4. the table and one figure beside the variant's isotropic evaluation (<variant>/attacks, if any).
+# Usage: bash experiments/celeba_noise_shapes.sh runs/celeba-subset/conv7-G [OUT_DIR]
+# (about 25 minutes on 2 CPU cores; the models are the variant's, trained before.)
+set -euo pipefail
+V=${1:?name a variant folder, e.g. runs/celeba-subset/conv7-G}
+NAME=$(basename "$V")
+OUT=${2:-runs/celeba-shaped/$NAME}
+GRID=0,0.5,1,2,4,8,16
+COMMON=(--model_dir="$V"/simple --model_dir="$V"/dpfe --seeds=3 --noise_shape=predictor --noise=$GRID --reconstruction_noise=)
+python -m dpfe_tf.evaluate "${COMMON[@]}" --split=val --attackers=lda --output_dir="$OUT/val"
+R=$(python - "$OUT/val/evaluation.json" <<'PY'
+import json, sys
+ev = json.load(open(sys.argv[1]))
+acc = {c["name"]: {p["r"]: p["accuracy"] for p in c["points"]} for c in ev["curves"]}
+ok = [r for r, a in acc["dpfe"].items() if r > 0 and a >= acc["simple"][0.0] - 0.01]
+print(f"{max(ok):g}" if ok else "none")
+PY
+)
+echo "operating noise chosen on the validation people: $R"
+OP=()
+[[ $R != none ]] && OP=(--operating_noise="$R")
+python -m dpfe_tf.evaluate "${COMMON[@]}" --attackers=feature "${OP[@]}" --output_dir="$OUT/test"
+ISO=()   # the variant's isotropic evaluation, when it has one
+[[ -f "$V/attacks/evaluation.json" ]] && ISO=("$V/attacks/evaluation.json")
+python experiments/noise_shapes.py "${ISO[@]}" "$OUT/val/evaluation.json" "$OUT/test/evaluation.json" \
+    --plot="$OUT/noise_shapes.png"

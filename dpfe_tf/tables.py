@@ -110,11 +110,15 @@ def verdict_lines(verdicts) -> list[str]:
       lo, hi = interval["first_point_log_rank_gap_ci"]
       first = f"; at noise 0 {v['a']} - {v['b']}: {interval['first_point_log_rank_gap']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
     out.append(f"{v['measure'].replace('_', ' ')}: {v['verdict']}{gap}{first}")
-    for what, o in (v.get("operating_point") or {}).items():
-      (alo, ahi), (lo, hi) = o["accuracy_gap_ci"], o["log_rank_gap_ci"]
-      out.append(f"  {what}: accuracy {100 * o['accuracy_gap']:+.1f} points [{100 * alo:+.1f}, {100 * ahi:+.1f}], "
-                 f"log-rank privacy {o['log_rank_gap']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+    out += [f"  {what}: {operating_point_gaps(o)}" for what, o in (v.get("operating_point") or {}).items()]
   return out
+
+
+def operating_point_gaps(o: dict) -> str:
+  """An ``intervals.point_gap`` result in words: both gaps with their intervals."""
+  (alo, ahi), (lo, hi) = o["accuracy_gap_ci"], o["log_rank_gap_ci"]
+  return (f"accuracy {100 * o['accuracy_gap']:+.1f} points [{100 * alo:+.1f}, {100 * ahi:+.1f}], "
+          f"log-rank privacy {o['log_rank_gap']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
 
 
 def evaluation_report(result, paths) -> str:

@@ -30,6 +30,7 @@ def _rows(ev, shape, models):
 
 
 def main(argv):
+  from dpfe_tf import tables
   if len(argv) < 2:
     raise app.UsageError("name one or more evaluation.json files")
   series, lines, random_guess, target, title = {}, [], None, None, None
@@ -53,9 +54,7 @@ def main(argv):
           target = ("Simple at noise 0 + 0.15", c["points"][0]["worst"]["log_rank_privacy"] + 0.15)
     for v in ev.get("superiority", []):
       for what, o in (v.get("operating_point") or {}).items():
-        (alo, ahi), (lo, hi) = o["accuracy_gap_ci"], o["log_rank_gap_ci"]
-        lines.append(f"{shape} noise, {what}: accuracy {100 * o['accuracy_gap']:+.1f} points [{100 * alo:+.1f}, "
-                     f"{100 * ahi:+.1f}], log-rank privacy {o['log_rank_gap']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+        lines.append(f"{shape} noise, {what}: {tables.operating_point_gaps(o)}")
   print("\n".join(lines))
   if F.plot:
     from dpfe_tf import plots

@@ -29,7 +29,7 @@ import numpy as np
 
 from dpfe_tf import config as config_lib
 from dpfe_tf.data import attributes as attrs
-from dpfe_tf.data import pipeline, sampling
+from dpfe_tf.data import pipeline
 from dpfe_tf.models import separation
 from dpfe_tf.privacy import attackers as attackers_lib
 from dpfe_tf.privacy import measures
@@ -185,9 +185,8 @@ def _score_candidates(ctx, cands, sampler, epochs, holdouts_):
     simple_parts.append(validation_scores(_simple_split(h), h.held, names, cfg.min_images, cfg.seed, h.public))
     print(f"  {h.name}: Simple accuracy {simple_parts[-1][0]:.3f}, log-rank privacy {simple_parts[-1][1]:.3f}",
           flush=True)
-    h_sampler = sampling.IdentitySampler(
-        h.ctx.splits.train.identities, cfg.batch_size, sampler.images_per_identity, seed=cfg.seed,
-        groups=cfg.pair_groups) if h.trains_own else sampler
+    from dpfe_tf.training import stages
+    h_sampler = stages.pair_sampler(h.ctx) if h.trains_own else sampler
     for i, c in enumerate(cands):
       parts[i].append(_fit_and_score(h, c, i, h_sampler, epochs))
       done += 1

@@ -290,12 +290,19 @@ def fit_defence(ctx: Context, stage: run_dir.Stage, sampler, *, beta, margin, ep
              steps=_steps(cfg, sampler.num_images), quiet=quiet)
 
 
+def pair_sampler(ctx: Context):
+  """The P identities x K images batches a defence fine-tunes on, over the context's training images."""
+  cfg = ctx.cfg
+  return sampling.IdentitySampler(ctx.splits.train.identities, cfg.batch_size, cfg.images_per_identity_for(),
+                                  seed=cfg.seed, groups=cfg.pair_groups)
+
+
 def train_defence(ctx: Context):
-  cfg, s = ctx.cfg, ctx.splits
+  cfg = ctx.cfg
   spec = cfg.defence.spec
   stage = ctx.stage(spec.name)
-  k = cfg.images_per_identity_for()
-  sampler = sampling.IdentitySampler(s.train.identities, cfg.batch_size, k, seed=cfg.seed, groups=cfg.pair_groups)
+  sampler = pair_sampler(ctx)
+  k = sampler.images_per_identity
   chosen = cfg.defence.resolved(cfg.feature_dim)
   selection = None
   if cfg.defence.searching:

@@ -136,6 +136,7 @@ class DefenceConfig:
   accuracy_tolerance: float = 0.01
   search_folds: int = 0                    # 0: score on the validation partition; k >= 2: on k folds of training people
   feature_noise: float = 0.0               # std of N(0, s^2 I) on the feature before the predictor while fine-tuning
+  feature_noise_shape: str = "isotropic"   # isotropic | predictor (no training noise along what the predictor reads)
 
   def __post_init__(self):
     from dpfe_tf import defences
@@ -165,6 +166,13 @@ class DefenceConfig:
     self.feature_noise = float(self.feature_noise)
     if not (math.isfinite(self.feature_noise) and self.feature_noise >= 0):
       raise ValueError(f"feature_noise must be a finite number >= 0, got {self.feature_noise}")
+    from dpfe_tf.privacy import noise
+    if self.feature_noise_shape not in noise.NOISE_SHAPES:
+      raise ValueError(f"unknown feature_noise_shape {self.feature_noise_shape!r}; choose one of "
+                       f"{', '.join(noise.NOISE_SHAPES)}")
+    if self.feature_noise_shape != "isotropic" and not self.feature_noise:
+      raise ValueError(f"feature_noise_shape={self.feature_noise_shape} shapes the training noise: "
+                       f"give feature_noise > 0 too")
     if isinstance(self.search_folds, bool) or not isinstance(self.search_folds, int) or self.search_folds in (1,) \
         or self.search_folds < 0:
       raise ValueError(f"search_folds must be 0 (the validation partition) or a whole number >= 2, "

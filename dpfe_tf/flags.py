@@ -95,6 +95,9 @@ def training():
           "validation accuracy is at most this much (fraction) below Simple's.")
   _define("float", "feature_noise", _default(D, "feature_noise"), "Noise-aware fine-tuning (not in the paper): the "
           "predictor sees the private feature plus N(0, s^2 I) while the defence fine-tunes (0: the paper).")
+  _define("enum", "feature_noise_shape", _default(D, "feature_noise_shape"), "The shape of --feature_noise: "
+          "isotropic, or predictor (none along the directions the predictor reads in each batch, the training "
+          "twin of --noise_shape=predictor).", enum_values=["isotropic", "predictor"])
   _define("integer", "search_folds", _default(D, "search_folds"), "0: the search scores candidates on the validation "
           "people; k >= 2: cross-validation on k folds of the training people (each fold's original MOON, Simple "
           "and candidates trained on the other folds: k x (2 + candidates) trainings).")
@@ -175,7 +178,7 @@ def train_config(defence=None, output_dir=None) -> C.TrainConfig:
       margin_candidates=None if F.margin_candidates is None or not own_margin else _floats(F.margin_candidates,
                                                                                           "margin_candidates"),
       search_epochs=F.search_epochs, accuracy_tolerance=F.accuracy_tolerance, search_folds=F.search_folds,
-      feature_noise=F.feature_noise)
+      feature_noise=F.feature_noise, feature_noise_shape=F.feature_noise_shape)
   return C.TrainConfig(
       output_dir=output_dir or F.output_dir, data=data_config(), layer=F.layer, attributes=F.attributes,
       feature_dim=F.feature_dim, defence=d, batch_size=F.batch_size, epochs_original=epochs["original"],

@@ -7,20 +7,22 @@
 #   3. on the test people: the curves, and DPFE at that r against Simple at noise 0 (paired
 #      intervals, --operating_noise);
 #   4. the table and one figure beside the variant's isotropic evaluation (<variant>/attacks, if any).
-# Usage: bash experiments/celeba_noise_shapes.sh runs/celeba-subset/conv7-G [OUT_DIR]
+# Usage: bash experiments/celeba_noise_shapes.sh runs/celeba-subset/conv7-G [OUT_DIR] [DEFENCE]
+# (DEFENCE: the variant's defended model to set against Simple, dpfe unless named.)
 # (about 25 minutes on 2 CPU cores; the models are the variant's, trained before.)
 set -euo pipefail
 V=${1:?name a variant folder, e.g. runs/celeba-subset/conv7-G}
 NAME=$(basename "$V")
 OUT=${2:-runs/celeba-shaped/$NAME}
+DEFENCE=${3:-dpfe}
 GRID=0,0.5,1,2,4,8,16
-COMMON=(--model_dir="$V"/simple --model_dir="$V"/dpfe --seeds=3 --noise_shape=predictor --noise=$GRID --reconstruction_noise=)
+COMMON=(--model_dir="$V"/simple --model_dir="$V/$DEFENCE" --seeds=3 --noise_shape=predictor --noise=$GRID --reconstruction_noise=)
 python -m dpfe_tf.evaluate "${COMMON[@]}" --split=val --attackers=lda --output_dir="$OUT/val"
-R=$(python - "$OUT/val/evaluation.json" <<'PY'
+R=$(python - "$OUT/val/evaluation.json" "$DEFENCE" <<'PY'
 import json, sys
 ev = json.load(open(sys.argv[1]))
 acc = {c["name"]: {p["r"]: p["accuracy"] for p in c["points"]} for c in ev["curves"]}
-ok = [r for r, a in acc["dpfe"].items() if r > 0 and a >= acc["simple"][0.0] - 0.01]
+ok = [r for r, a in acc[sys.argv[2]].items() if r > 0 and a >= acc["simple"][0.0] - 0.01]
 print(f"{max(ok):g}" if ok else "none")
 PY
 )
@@ -31,4 +33,4 @@ python -m dpfe_tf.evaluate "${COMMON[@]}" --attackers=feature "${OP[@]}" --outpu
 ISO=()   # the variant's isotropic evaluation, when it has one
 [[ -f "$V/attacks/evaluation.json" ]] && ISO=("$V/attacks/evaluation.json")
 python experiments/noise_shapes.py "${ISO[@]}" "$OUT/val/evaluation.json" "$OUT/test/evaluation.json" \
-    --plot="$OUT/noise_shapes.png"
+    --models=simple,"$DEFENCE" --plot="$OUT/noise_shapes.png"

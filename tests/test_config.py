@@ -32,6 +32,7 @@ def test_every_default_is_written_once():
   assert F["min_images"].default == config.DEFAULT_MIN_IMAGES == config.EvalConfig.min_images
   assert [float(v) for v in F["noise"].default] == list(config.DEFAULT_NOISE_GRID)
   assert F["feature_noise"].default == config.DefenceConfig.feature_noise == 0.0
+  assert F["feature_noise_shape"].default == config.DefenceConfig.feature_noise_shape == "isotropic"
   assert F["noise_shape"].default == config.EvalConfig.noise_shape and F["operating_noise"].default is None
 
 
@@ -44,6 +45,13 @@ def test_noise_aware_fine_tuning_is_checked_and_part_of_the_defence_stages_ident
   assert "feature_noise" not in plain and noisy["feature_noise"] == 2.0   # old runs keep their identity
   assert stages.identity(config.TrainConfig(defence=config.DefenceConfig(feature_noise=2)), "simple") == \
       stages.identity(config.TrainConfig(), "simple")                       # Simple is not retrained
+  with pytest.raises(ValueError, match="unknown feature_noise_shape 'round'; choose one of isotropic, predictor"):
+    config.DefenceConfig(feature_noise=1, feature_noise_shape="round")
+  with pytest.raises(ValueError, match="shapes the training noise: give feature_noise > 0 too"):
+    config.DefenceConfig(feature_noise_shape="predictor")
+  shaped = stages.identity(config.TrainConfig(defence=config.DefenceConfig(feature_noise=2,
+                                                                           feature_noise_shape="predictor")), "dpfe")
+  assert shaped["feature_noise_shape"] == "predictor" and "feature_noise_shape" not in noisy
 
 
 def test_stage_identity_lists_what_differs(tmp_path):

@@ -131,7 +131,7 @@ def test_gradient_reversal_passes_values_and_flips_gradients():
 
 
 def test_unknown_defence_lists_the_choices_and_combinations_are_checked():
-  with pytest.raises(ValueError, match="unknown defence 'pca'; choose one of simple, dpfe, dpfe_whitened, dpfe_conditional, adversarial, nopeek"):
+  with pytest.raises(ValueError, match="unknown defence 'pca'; choose one of simple, dpfe, dpfe_whitened, dpfe_conditional, dpfe_score, adversarial, nopeek"):
     defences.get("pca")
   with pytest.raises(ValueError, match="two or more different defences"):
     defences.get("dpfe+dpfe")
@@ -160,12 +160,13 @@ def _toy(n_ids=48, per=12, seed=0):
   return x, attr[:, None].astype(np.float32), ids
 
 
-def _train(defence_name, beta, seed=0, steps=400, margin=None):
+def _train(defence_name, beta, seed=0, steps=400, margin=None, toy=None, hidden=0):
   keras.utils.set_random_seed(seed)
-  x, y, ids = _toy(seed=seed)
+  x, y, ids = (toy or _toy)(seed=seed)
   train = ids < 32
-  inp = keras.Input((17,))
-  f = keras.layers.BatchNormalization(center=False, scale=False)(keras.layers.Dense(4)(inp))
+  inp = keras.Input((x.shape[1],))
+  h = keras.layers.Dense(hidden, activation="relu")(inp) if hidden else inp
+  f = keras.layers.BatchNormalization(center=False, scale=False)(keras.layers.Dense(4)(h))
   extractor = keras.Model(inp, f)
   code = keras.Input((4,))
   predictor = keras.Model(code, keras.layers.Dense(1)(code))
@@ -183,7 +184,7 @@ def _train(defence_name, beta, seed=0, steps=400, margin=None):
       b = sampler.batch_at(step)
       yield {"image": xt[b], "identity": it[b].astype(np.int32)}, yt[b]
   ds = tf.data.Dataset.from_generator(gen, output_signature=(
-      {"image": tf.TensorSpec((32, 17), tf.float32), "identity": tf.TensorSpec((32,), tf.int32)},
+      {"image": tf.TensorSpec((32, x.shape[1]), tf.float32), "identity": tf.TensorSpec((32,), tf.int32)},
       tf.TensorSpec((32, 1), tf.float32)))
   hist = model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0).history
   test = ~train
@@ -252,3 +253,84 @@ def test_whitened_pair_distances_are_mahalanobis_under_the_within_identity_covar
   assert (back.beta, back.margin, back.shrinkage) == (0.5, 4.0, wy.SHRINKAGE)
   loss, _, metrics = layer(tf.constant(f, tf.float32), tf.constant(ids))
   assert float(loss) == pytest.approx(0.5 * float(metrics["y_remover"])) and float(loss) > 0
+
+
+# ---- dpfe_score: the conditional pair loss on the coordinates the predictor reads
+
+def test_read_directions_of_a_linear_predictor_are_its_weights():
+  from dpfe_tf.defences import score_y_remover
+  w = np.array([[3.0, 0.0], [4.0, 0.0], [0.0, 1.0], [0.0, 0.0]], np.float32)   # 4-d feature, 2 logits
+  code = keras.Input((4,))
+  dense = keras.layers.Dense(2, use_bias=False)
+  predictor = keras.Model(code, dense(code))
+  dense.set_weights([w])
+  f = tf.constant(np.random.default_rng(0).normal(size=(9, 4)), tf.float32)
+  logits, u = score_y_remover.read_directions(predictor, f)
+  np.testing.assert_allclose(logits.numpy(), f.numpy() @ w, rtol=1e-5)
+  assert u.shape == (4, 2)
+  np.testing.assert_allclose(u.numpy().T @ u.numpy(), np.eye(2), atol=1e-5)
+  projector = u.numpy() @ u.numpy().T                                  # the span of the weights
+  np.testing.assert_allclose(projector @ w, w, atol=1e-5)
+  np.testing.assert_allclose(projector @ [0, 0, 0, 1.0], 0.0, atol=1e-5)   # the unread direction left out
+
+
+def test_score_y_remover_is_the_conditional_loss_on_the_coordinates_with_a_relative_margin():
+  rng = np.random.default_rng(3)
+  c = rng.normal(size=(12, 1)).astype(np.float32)
+  y = np.repeat(np.arange(4), 3).astype(np.int32)
+  labels = (rng.random((12, 1)) > 0.5).astype(np.float32)
+  layer = defences.get("dpfe_score").layer(2.0, 10.0, feature_dim=10)
+  loss, objective, metrics = layer(tf.zeros((12, 10)), y, labels=labels, predictor_coordinates=c)
+  expected = numpy_conditional_pair_loss(c, y, labels, 10.0 * (1 / 10) ** 0.5)   # margin sqrt(k/dim) x 10
+  assert float(metrics["score_y_remover"]) == pytest.approx(expected, rel=1e-4)
+  assert float(loss) == pytest.approx(2.0 * expected, rel=1e-4) and float(objective) == float(loss)
+  with pytest.raises(ValueError, match="needs the feature's coordinates"):
+    layer(tf.zeros((12, 10)), y, labels=labels)
+
+
+def test_training_model_passes_the_score_coordinates_to_the_part_that_reads_them():
+  keras.utils.set_random_seed(0)
+  inp = keras.Input((6,))
+  ext = keras.Model(inp, keras.layers.Dense(3)(inp))
+  code = keras.Input((3,))
+  dense = keras.layers.Dense(1)
+  pred = keras.Model(code, dense(code))
+  rng = np.random.default_rng(1)
+  x = {"image": rng.normal(size=(16, 6)).astype(np.float32), "identity": np.repeat(np.arange(4), 4).astype(np.int32)}
+  y = (rng.random((16, 1)) > 0.5).astype(np.float32)
+  layer = defences.get("dpfe+dpfe_score").layer(1.0, 10.0, feature_dim=3)
+  assert layer.reads_predictor and [getattr(p, "reads_predictor", False) for p in layer.parts] == [False, True]
+  model = TrainingModel(ext, pred, layer)
+  model.compile(optimizer=keras.optimizers.SGD(0.0))
+  logs = model.train_on_batch(x, y, return_dict=True)
+  f = ext(x["image"]).numpy()
+  w = dense.get_weights()[0]
+  coords = f @ (w / np.linalg.norm(w))                          # the linear predictor's one direction
+  expected = numpy_conditional_pair_loss(coords, x["identity"], y, 10.0 * (1 / 3) ** 0.5)
+  assert logs["score_y_remover"] == pytest.approx(expected, rel=1e-3)
+  assert logs["y_remover"] == pytest.approx(float(y_remover.y_remover_loss(f, x["identity"], 10.0)), rel=1e-4)
+  plain = TrainingModel(ext, pred, defences.get("dpfe").layer(0.3, 10.0))
+  plain.compile(optimizer=keras.optimizers.SGD(0.0))
+  assert "score_y_remover" not in plain.train_on_batch(x, y, return_dict=True)
+
+
+def _score_toy(n_ids=48, per=12, seed=0):
+  """Identity rides on the attribute's strength only: each person shows the attribute (theirs for
+  every image, like gender) with a strength of their own; the other 8 inputs are fresh noise."""
+  rng = np.random.default_rng(seed)
+  strength, attr_p = rng.uniform(0.3, 3.0, n_ids), rng.integers(0, 2, n_ids)
+  ids = np.repeat(np.arange(n_ids), per)
+  score = (2 * attr_p[ids] - 1) * strength[ids] + 0.2 * rng.normal(size=len(ids))
+  x = np.concatenate([score[:, None], rng.normal(size=(len(ids), 8))], 1).astype(np.float32)
+  return x, attr_p[ids][:, None].astype(np.float32), ids
+
+
+def test_score_y_remover_removes_identity_carried_by_the_attributes_own_strength():
+  """Here the predictor's one direction is where the identity is; dpfe_score (pairs within a
+  label, on that direction) raises LDA's log-rank privacy from about 0.30 to 0.42 at 1 and keeps
+  the attribute above 80%, where Simple keeps it at 98%."""
+  s_acc, s_lrp, _ = _train("simple", 0.0, toy=_score_toy, hidden=16)
+  acc, lrp, hist = _train("dpfe_score", 1.0, toy=_score_toy, hidden=16)
+  assert s_lrp < 0.35 and s_acc > 0.95, (s_acc, s_lrp)
+  assert lrp > s_lrp + 0.08 and acc > 0.8, (acc, lrp, s_lrp)
+  assert hist["score_y_remover"][-1] > 0

@@ -135,3 +135,26 @@ def test_two_replicas_train_like_one_device_forming_pairs_in_two_slices():
   for k in one:
     np.testing.assert_allclose(two[k], one[k], rtol=2e-4, err_msg=k)
   assert one["same_pairs"][0] == pytest.approx(3 / 7)  # K - 1 / (B/R - 1) within a slice of 8
+
+
+def test_predictor_shaped_training_noise_spares_what_a_linear_predictor_reads():
+  keras.utils.set_random_seed(0)
+  inp = keras.Input((6,))
+  ext = keras.Model(inp, keras.layers.Dense(3)(inp))
+  code = keras.Input((3,))
+  pred = keras.Model(code, keras.layers.Dense(1)(code))     # one logit: one direction read
+  x, y = _batch()
+  y = y[:, :1]
+  models = {shape: TrainingModel(ext, pred, y_remover.YRemover(margin=2.0, beta=0.5), feature_noise=5.0,
+                                 feature_noise_shape=shape) for shape in ("isotropic", "predictor")}
+  clean = TrainingModel(ext, pred, y_remover.YRemover(margin=2.0, beta=0.5))
+  logs = {}
+  for name, m in {**models, "clean": clean}.items():
+    m.compile(optimizer=keras.optimizers.SGD(0.0))
+    logs[name] = m.train_on_batch(x, y, return_dict=True)
+  assert logs["predictor"]["loss"] == pytest.approx(logs["clean"]["loss"], rel=1e-4)   # the logit never moves
+  assert abs(logs["isotropic"]["loss"] - logs["clean"]["loss"]) > 1e-2                 # isotropic noise moves it
+  noisy = models["predictor"]._training_noise(tf.constant(ext(x["image"])))
+  assert float(tf.math.reduce_std(noisy)) > 1.0                                          # noise there is, elsewhere
+  back = TrainingModel.from_config(models["predictor"].get_config())
+  assert back.feature_noise_shape == "predictor"

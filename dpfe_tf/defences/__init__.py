@@ -10,6 +10,9 @@ to the attribute loss in its own ``train_step``. One module each:
   the one the strongest (LDA) attacker uses (``whitened_y_remover.py``; not in the paper).
 - ``dpfe_conditional``: the same pair loss with the pull restricted to people who share the
   primary labels (``conditional_y_remover.py``; not in the paper).
+- ``dpfe_score``: the label-conditional pair loss on the feature's coordinates along the directions
+  the predictor reads (``score_y_remover.py``; not in the paper; with ``dpfe+dpfe_score`` beside
+  the paper's y-remover on the whole feature).
 - ``adversarial``: an identity classifier on the feature, trained against the extractor through a
   gradient-reversal layer (``adversarial.py``).
 - ``nopeek``: the distance correlation between the feature and the identity (``nopeek.py``).
@@ -69,6 +72,11 @@ DEFENCES = {
         "identities that share the primary labels (pairs that differ in a label left alone; not in the paper)",
         # The pull no longer fights the attribute loss, so the grid reaches higher weights than DPFE's;
         # 1: chosen on the CelebA subset's validation people (0.3-10 gave the same privacy there).
+        default_beta=1.0, beta_candidates=(0.3, 1.0, 3.0, 10.0), uses_margin=True,
+        default_margin_rel=REFERENCE_MARGIN_REL, margin_candidates_rel=(1.0, REFERENCE_MARGIN_REL)),
+    "dpfe_score": DefenceSpec(
+        "dpfe_score", "score_y_remover", "the y-remover within each label on the feature's coordinates "
+        "along the directions the predictor reads (its score; not in the paper)",
         default_beta=1.0, beta_candidates=(0.3, 1.0, 3.0, 10.0), uses_margin=True,
         default_margin_rel=REFERENCE_MARGIN_REL, margin_candidates_rel=(1.0, REFERENCE_MARGIN_REL)),
     "adversarial": DefenceSpec(

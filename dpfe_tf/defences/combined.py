@@ -2,7 +2,8 @@
 
 Each part keeps its own default weight, scaled by the combination's ``beta`` (1: each at its
 default; ``--beta=auto`` searches the common scale); DPFE's margin is the combination's margin.
-The logged metrics are the parts' own.
+The logged metrics are the parts' own. A part that reads the predictor's coordinates
+(``dpfe_score``) receives them; the others see the feature only.
 """
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ class Combined(base.Defence):
     self.parts = [p if isinstance(p, keras.layers.Layer) else keras.saving.deserialize_keras_object(p) for p in parts]
     self.metric_names = tuple(n for p in self.parts for n in p.metric_names)
 
-  def call(self, features, identities, labels=None):
+  @property
+  def reads_predictor(self):
+    return any(getattr(p, "reads_predictor", False) for p in self.parts)
+
+  def call(self, features, identities, labels=None, predictor_coordinates=None):
     loss = objective = 0.0
     metrics = {}
     for p in self.parts:
-      l, o, m = p(features, identities, labels=labels)
+      extra = {"predictor_coordinates": predictor_coordinates} if getattr(p, "reads_predictor", False) else {}
+      l, o, m = p(features, identities, labels=labels, **extra)
       loss, objective = loss + l, objective + o
       metrics.update(m)
     return loss, objective, metrics

@@ -19,13 +19,20 @@ returned with shape (1,) under ``MultiWorkerMirroredStrategy``, whose Keras aver
 The original stage uses the same class with ``predictor=None``: MOON is the "extractor" and its
 output the logits. ``feature_noise`` > 0 (noise-aware fine-tuning, not in the paper): while
 training, the predictor sees the feature plus N(0, s^2 I), so it learns to read the directions
-that noise leaves legible; the defence's loss sees the clean feature.
+that noise leaves legible; the defence's loss sees the clean feature. With
+``feature_noise_shape="predictor"`` the noise spares the directions the predictor reads in the
+batch (s (I - U U^T) e, U from ``score_y_remover.read_directions``): the training twin of the
+test-time ``--noise_shape=predictor``, teaching the predictor to read those directions only. A defence whose
+``reads_predictor`` is set (``dpfe_score``) also receives the clean feature's coordinates along
+the directions the predictor reads in this batch (``defences.score_y_remover.read_directions``).
 """
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
+
+from dpfe_tf.defences import score_y_remover
 
 
 def _image(x):
@@ -34,12 +41,14 @@ def _image(x):
 
 @keras.saving.register_keras_serializable(package="dpfe_tf")
 class TrainingModel(keras.Model):
-  def __init__(self, extractor, predictor=None, defence=None, feature_noise=0.0, **kwargs):
+  def __init__(self, extractor, predictor=None, defence=None, feature_noise=0.0, feature_noise_shape="isotropic",
+               **kwargs):
     super().__init__(**kwargs)
     self.extractor = extractor
     self.predictor = predictor
     self.defence = defence
     self.feature_noise = float(feature_noise)
+    self.feature_noise_shape = str(feature_noise_shape)
     names = ("loss", "acc") + (tuple(defence.metric_names) if defence is not None else ())
     self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
     # The parts are built (functional models, a defence that builds its layers on creation), so the
@@ -57,19 +66,30 @@ class TrainingModel(keras.Model):
   def _forward(self, x, y, training):
     """(loss to differentiate, {logged name: value}) for one replica's batch."""
     f = self.extractor(_image(x), training=training)
-    seen = f
-    if training and self.feature_noise > 0:
-      seen = f + tf.random.normal(tf.shape(f), stddev=self.feature_noise, dtype=f.dtype)
-    logits = f if self.predictor is None else self.predictor(seen, training=training)
+    seen = f if not (training and self.feature_noise > 0) else f + self._training_noise(f)
+    reads = training and getattr(self.defence, "reads_predictor", False)
+    if reads:
+      logits, directions = score_y_remover.read_directions(self.predictor, seen, training=training)
+    else:
+      logits = f if self.predictor is None else self.predictor(seen, training=training)
     y = tf.cast(y, logits.dtype)
     attribute_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits))
     acc = tf.reduce_mean(tf.cast(tf.equal(logits > 0, y > 0.5), tf.float32))
     loss, logged = attribute_loss, {"loss": attribute_loss, "acc": acc}
     if training and self.defence is not None:
-      term, objective, metrics = self.defence(f, x["identity"], labels=y)
+      extra = {"predictor_coordinates": tf.matmul(tf.cast(f, tf.float32), directions)} if reads else {}
+      term, objective, metrics = self.defence(f, x["identity"], labels=y, **extra)
       loss = loss + term
       logged.update(metrics, loss=attribute_loss + objective)
     return loss, logged
+
+  def _training_noise(self, f):
+    e = tf.random.normal(tf.shape(f), stddev=self.feature_noise, dtype=f.dtype)
+    if self.feature_noise_shape == "predictor":
+      _, u = score_y_remover.read_directions(self.predictor, f, training=False)
+      u = tf.cast(u, f.dtype)
+      e = e - tf.matmul(tf.matmul(e, u), u, transpose_b=True)
+    return e
 
   def _track(self, logged):
     ctx = tf.distribute.get_replica_context()
@@ -101,7 +121,8 @@ class TrainingModel(keras.Model):
 
   def get_config(self):
     ser = keras.saving.serialize_keras_object
-    return {**super().get_config(), "feature_noise": self.feature_noise, "extractor": ser(self.extractor),
+    return {**super().get_config(), "feature_noise": self.feature_noise,
+            "feature_noise_shape": self.feature_noise_shape, "extractor": ser(self.extractor),
             "predictor": ser(self.predictor) if self.predictor is not None else None,
             "defence": ser(self.defence) if self.defence is not None else None}
 

@@ -102,6 +102,8 @@ def identity(cfg: config_lib.TrainConfig, stage: str) -> dict:
          "lr": cfg.lr_defence, "images_per_identity": cfg.images_per_identity_for(), "pair_groups": cfg.pair_groups}
   if d.feature_noise:
     out["feature_noise"] = d.feature_noise
+    if d.feature_noise_shape != "isotropic":
+      out["feature_noise_shape"] = d.feature_noise_shape
   if d.searching:
     betas, margins = d.candidates(cfg.feature_dim)
     out["search"] = {"betas": list(betas), "margins": list(margins), "epochs": d.search_epochs or cfg.epochs_defence,
@@ -281,7 +283,7 @@ def fit_defence(ctx: Context, stage: run_dir.Stage, sampler, *, beta, margin, ep
     layer = spec.layer(beta, margin, num_identities=s.train.num_identities, groups=groups,
                        feature_dim=cfg.feature_dim)
     return TrainingModel(halves.extractor, halves.predictor, layer, feature_noise=cfg.defence.feature_noise,
-                         name=spec.name)
+                         feature_noise_shape=cfg.defence.feature_noise_shape, name=spec.name)
 
   return fit(ctx, stage, build,
              lambda start: pipeline.pair_batches(s.train, attr_idx, sampler, augment=cfg.augment, seed=cfg.seed,

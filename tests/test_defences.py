@@ -258,14 +258,14 @@ def test_whitened_pair_distances_are_mahalanobis_under_the_within_identity_covar
 # ---- dpfe_score: the conditional pair loss on the coordinates the predictor reads
 
 def test_read_directions_of_a_linear_predictor_are_its_weights():
-  from dpfe_tf.defences import score_y_remover
+  from dpfe_tf.models import predictor_reading
   w = np.array([[3.0, 0.0], [4.0, 0.0], [0.0, 1.0], [0.0, 0.0]], np.float32)   # 4-d feature, 2 logits
   code = keras.Input((4,))
   dense = keras.layers.Dense(2, use_bias=False)
   predictor = keras.Model(code, dense(code))
   dense.set_weights([w])
   f = tf.constant(np.random.default_rng(0).normal(size=(9, 4)), tf.float32)
-  logits, u = score_y_remover.read_directions(predictor, f)
+  logits, u = predictor_reading.read_directions(predictor, f)
   np.testing.assert_allclose(logits.numpy(), f.numpy() @ w, rtol=1e-5)
   assert u.shape == (4, 2)
   np.testing.assert_allclose(u.numpy().T @ u.numpy(), np.eye(2), atol=1e-5)

@@ -14,7 +14,7 @@ alone would give 0.58). This loss aims at that spread:
 
 over the pairs that share every primary label or the person (``conditional_y_remover``), with the
 margin kept relative to the typical pair distance: m_k = margin x sqrt(k / dim). ``TrainingModel``
-computes the coordinates (it owns the predictor) and passes them as ``predictor_coordinates``, to
+computes the coordinates (it owns the predictor; ``models.predictor_reading.read_directions``) and passes them as ``predictor_coordinates``, to
 this layer only when its ``reads_predictor`` is set. With ``dpfe+dpfe_score`` the paper's
 y-remover works on the whole feature beside it. Not in the paper.
 """
@@ -22,26 +22,8 @@ y-remover works on the whole feature beside it. Not in the paper.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 
 from dpfe_tf.defences import base, conditional_y_remover, y_remover
-
-
-def read_directions(predictor, features, training=False):
-  """(logits, U): the predictor's logits at ``features`` and the top-k eigenvectors (dim, k; k the
-  number of logits) of the batch's second moment of the logits' gradients, without gradient."""
-  with tf.GradientTape(persistent=True) as tape:
-    tape.watch(features)
-    logits = predictor(features, training=training)
-    flat = tf.reshape(logits, [tf.shape(features)[0], -1])
-    sums = [tf.reduce_sum(flat[:, a]) for a in range(flat.shape[-1])]
-  # Each image's logits depend on its own feature (up to batch statistics in training), so the
-  # gradient of a logit's batch sum holds every image's Jacobian row.
-  rows = [tf.cast(tape.gradient(s, features), tf.float32) for s in sums]
-  del tape
-  moment = tf.add_n([tf.matmul(r, r, transpose_a=True) for r in rows])
-  _, vectors = tf.linalg.eigh(moment)          # ascending eigenvalues
-  return logits, tf.stop_gradient(vectors[:, -len(rows):])
 
 
 @keras.saving.register_keras_serializable(package="dpfe_tf")

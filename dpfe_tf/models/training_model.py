@@ -21,10 +21,10 @@ output the logits. ``feature_noise`` > 0 (noise-aware fine-tuning, not in the pa
 training, the predictor sees the feature plus N(0, s^2 I), so it learns to read the directions
 that noise leaves legible; the defence's loss sees the clean feature. With
 ``feature_noise_shape="predictor"`` the noise spares the directions the predictor reads in the
-batch (s (I - U U^T) e, U from ``score_y_remover.read_directions``): the training twin of the
+batch (s (I - U U^T) e, U from ``predictor_reading.read_directions``): the training twin of the
 test-time ``--noise_shape=predictor``, teaching the predictor to read those directions only. A defence whose
 ``reads_predictor`` is set (``dpfe_score``) also receives the clean feature's coordinates along
-the directions the predictor reads in this batch (``defences.score_y_remover.read_directions``).
+the directions the predictor reads in this batch (``predictor_reading.read_directions``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from dpfe_tf.defences import score_y_remover
+from dpfe_tf.models import predictor_reading
 
 
 def _image(x):
@@ -69,7 +69,7 @@ class TrainingModel(keras.Model):
     seen = f if not (training and self.feature_noise > 0) else f + self._training_noise(f)
     reads = training and getattr(self.defence, "reads_predictor", False)
     if reads:
-      logits, directions = score_y_remover.read_directions(self.predictor, seen, training=training)
+      logits, directions = predictor_reading.read_directions(self.predictor, seen, training=training)
     else:
       logits = f if self.predictor is None else self.predictor(seen, training=training)
     y = tf.cast(y, logits.dtype)
@@ -86,7 +86,7 @@ class TrainingModel(keras.Model):
   def _training_noise(self, f):
     e = tf.random.normal(tf.shape(f), stddev=self.feature_noise, dtype=f.dtype)
     if self.feature_noise_shape == "predictor":
-      _, u = score_y_remover.read_directions(self.predictor, f, training=False)
+      _, u = predictor_reading.read_directions(self.predictor, f, training=False)
       u = tf.cast(u, f.dtype)
       e = e - tf.matmul(tf.matmul(e, u), u, transpose_b=True)
     return e

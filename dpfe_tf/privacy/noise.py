@@ -47,21 +47,12 @@ def predictor_directions(predictor, features, k: int | None = None, batch_size: 
   f = np.asarray(features, np.float32)
   if f.ndim != 2 or len(f) == 0:
     raise ValueError(f"predictor directions need a non-empty (n, dim) feature array, got shape {f.shape}")
+  from dpfe_tf.models import predictor_reading
   second_moment = np.zeros((f.shape[1], f.shape[1]))
   n_logits = None
   for i in range(0, len(f), batch_size):
-    x = tf.convert_to_tensor(f[i:i + batch_size])
-    with tf.GradientTape(persistent=True) as tape:
-      tape.watch(x)
-      logits = tf.reshape(predictor(x, training=False), [tf.shape(x)[0], -1])
-      sums = [tf.reduce_sum(logits[:, a]) for a in range(logits.shape[-1])]
-    n_logits = len(sums)
-    # Each image's logits depend on its own feature only, so the gradient of a logit's batch sum
-    # holds every image's Jacobian row (no per-example loop, no traced function per call).
-    for total in sums:
-      rows = tape.gradient(total, x).numpy().astype(np.float64)
-      second_moment += rows.T @ rows
-    del tape
+    _, moment, n_logits = predictor_reading.gradient_moment(predictor, tf.convert_to_tensor(f[i:i + batch_size]))
+    second_moment += moment.numpy().astype(np.float64)
   k = n_logits if k is None else int(k)
   if not 1 <= k <= f.shape[1]:
     raise ValueError(f"k must be between 1 and the feature dim {f.shape[1]}, got {k}")

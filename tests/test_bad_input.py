@@ -62,7 +62,7 @@ CASES = [
     ("train", ["--margin=nan"], ["margin must be a finite number > 0"]),
     ("train", ["--beta=inf"], ["beta must be a finite number >= 0"]),
     ("train", ["--beta=lots"], ["beta must be a number or 'auto'"]),
-    ("train", ["--defence=pca"], ["unknown defence 'pca'; choose one of simple, dpfe, dpfe_whitened, dpfe_conditional, adversarial, nopeek"]),
+    ("train", ["--defence=pca"], ["unknown defence 'pca'; choose one of simple, dpfe, dpfe_whitened, dpfe_conditional, dpfe_score, adversarial, nopeek"]),
     ("train", ["--defence=nopeek", "--margin=3"], ["--margin applies to the dpfe defence only"]),
     ("train", ["--tpu=my-tpu"], ["--tpu applies to --strategy=tpu only"]),
     ("train", ["--cpu_replicas=2"], ["--cpu_replicas applies to --strategy=mirrored only"]),

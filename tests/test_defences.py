@@ -286,6 +286,8 @@ def test_score_y_remover_is_the_conditional_loss_on_the_coordinates_with_a_relat
   assert float(loss) == pytest.approx(2.0 * expected, rel=1e-4) and float(objective) == float(loss)
   with pytest.raises(ValueError, match="needs the feature's coordinates"):
     layer(tf.zeros((12, 10)), y, labels=labels)
+  back = type(layer).from_config(layer.get_config())
+  assert (back.feature_dim, back.margin, back.beta, back.reads_predictor) == (10, 10.0, 2.0, True)
 
 
 def test_training_model_passes_the_score_coordinates_to_the_part_that_reads_them():

@@ -239,7 +239,7 @@ def test_compare_cli_end_to_end(small_run, tiny_faces, tmp_path):
   assert os.path.isfile(os.path.join(variant, "compare", "accuracy_vs_log_rank_privacy.png"))
   proc = run_module("compare", [f"--data_dir={tiny_faces}", f"--output_dir={out}", "--defences=simple,pca"],
                     cache, check=False)
-  assert proc.returncode == 2 and "unknown defence 'pca'; choose one of simple, dpfe, dpfe_whitened, dpfe_conditional, adversarial, nopeek" in proc.stderr
+  assert proc.returncode == 2 and "unknown defence 'pca'; choose one of simple, dpfe, dpfe_whitened, dpfe_conditional, dpfe_score, adversarial, nopeek" in proc.stderr
 
 
 @pytest.mark.parametrize("defence", ["dpfe", "adversarial", "nopeek"])

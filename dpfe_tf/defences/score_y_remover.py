@@ -14,9 +14,10 @@ alone would give 0.58). This loss aims at that spread:
 
 over the pairs that share every primary label or the person (``conditional_y_remover``), with the
 margin kept relative to the typical pair distance: m_k = margin x sqrt(k / dim). ``TrainingModel``
-computes the coordinates (it owns the predictor; ``models.predictor_reading.read_directions``) and passes them as ``predictor_coordinates``, to
-this layer only when its ``reads_predictor`` is set. With ``dpfe+dpfe_score`` the paper's
-y-remover works on the whole feature beside it. Not in the paper.
+computes the coordinates (it owns the predictor; ``models.predictor_reading.read_directions``)
+and passes them as ``predictor_coordinates`` to this layer only, as its ``reads_predictor`` is
+set. With ``dpfe+dpfe_score`` the paper's y-remover works on the whole feature beside it. Not in
+the paper.
 """
 
 from __future__ import annotations

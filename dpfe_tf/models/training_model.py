@@ -22,9 +22,10 @@ training, the predictor sees the feature plus N(0, s^2 I), so it learns to read 
 that noise leaves legible; the defence's loss sees the clean feature. With
 ``feature_noise_shape="predictor"`` the noise spares the directions the predictor reads in the
 batch (s (I - U U^T) e, U from ``predictor_reading.read_directions``): the training twin of the
-test-time ``--noise_shape=predictor``, teaching the predictor to read those directions only. A defence whose
-``reads_predictor`` is set (``dpfe_score``) also receives the clean feature's coordinates along
-the directions the predictor reads in this batch (``predictor_reading.read_directions``).
+test-time ``--noise_shape=predictor``, teaching the predictor to read those directions only
+(found at the clean feature). A defence whose ``reads_predictor`` is set (``dpfe_score``) also
+receives the clean feature's coordinates along the directions the predictor reads at the feature
+it sees in this batch.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import keras
 
-from dpfe_tf.defences import base, conditional_y_remover, y_remover
+from dpfe_tf.defences import conditional_y_remover, y_remover
 
 
 @keras.saving.register_keras_serializable(package="dpfe_tf")
@@ -45,12 +45,8 @@ class ScoreYRemover(y_remover.YRemover):
       raise ValueError("dpfe_score needs the feature's coordinates along the predictor's directions "
                        "(predictor_coordinates=...; TrainingModel passes them)")
     k = predictor_coordinates.shape[-1]
-    margin = self.margin * (k / self.feature_dim) ** 0.5
-
-    def slice_loss(c, y, l):
-      return y_remover.loss_and_same_fraction(c, y, margin, self.pair_keep(y, l))
-
-    loss, same = base.per_group(slice_loss, self.groups, predictor_coordinates, identities, labels)
+    loss, same = self.pair_loss(predictor_coordinates, identities, labels,
+                                margin=self.margin * (k / self.feature_dim) ** 0.5)
     weighted = self.beta * loss
     return weighted, weighted, {"score_y_remover": loss, "score_same_pairs": same}
 

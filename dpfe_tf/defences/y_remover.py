@@ -68,13 +68,18 @@ class YRemover(base.Defence):
     """Which pairs count (None: all; ``conditional_y_remover`` keeps those that share the labels)."""
     return None
 
-  def _slice_loss(self, features, identities, labels=None):
-    return loss_and_same_fraction(self.pair_space(features, identities), identities, self.margin,
-                                  self.pair_keep(identities, labels))
+  def pair_loss(self, features, identities, labels=None, margin=None):
+    """(mean pair term, same-identity fraction) in ``pair_space``, within each of ``groups`` slices."""
+    margin = self.margin if margin is None else margin
+
+    def slice_loss(f, y, *l):
+      return loss_and_same_fraction(self.pair_space(f, y), y, margin, self.pair_keep(y, l[0] if l else None))
+
+    tensors = (features, identities) if labels is None else (features, identities, labels)
+    return base.per_group(slice_loss, self.groups, *tensors)
 
   def call(self, features, identities, labels=None):
-    tensors = (features, identities) if labels is None else (features, identities, labels)
-    loss, same = base.per_group(self._slice_loss, self.groups, *tensors)
+    loss, same = self.pair_loss(features, identities, labels)
     weighted = self.beta * loss
     return weighted, weighted, {"y_remover": loss, "same_pairs": same}
 

@@ -9,6 +9,7 @@ came from a flag, a notebook or a saved ``config.json``.
   margin, or the validation search that chooses them.
 - ``TrainConfig``: Procedure 1 (original -> simple -> defence).
 - ``EvalConfig``: Procedure 2 (noise, attackers, intervals) on trained models.
+- ``OperatingPointConfig``: the operating noise r, chosen without the evaluated people.
 - ``ExportConfig``, ``InvertConfig``: the mobile export and the reconstruction attack.
 """
 
@@ -29,6 +30,8 @@ DEFAULT_IMAGE_SIZE = {"synthetic": (48, 40), "celeba": (109, 89)}
 DEFAULT_MIN_IMAGES = 18
 #: The paper's grid of noise scales r.
 DEFAULT_NOISE_GRID = (0.0, 0.01, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 4.0, 6.0, 8.0)
+#: The grid an operating noise is chosen from (the shaped-noise experiments' grid).
+OPERATING_NOISE_GRID = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 SPLITS = ("train", "val", "test")
 #: What the evaluation can add beside trained stages: the original MOON's cut, PCA to the feature dim.
 BASELINES = ("original_pca",)
@@ -424,6 +427,40 @@ class InvertConfig:
     _finite_positive(self, "learning_rate")
     if not isinstance(self.grid_images, int) or self.grid_images < 0:
       raise ValueError(f"grid_images must be a whole number >= 0, got {self.grid_images!r}")
+
+
+@dataclasses.dataclass
+class OperatingPointConfig:
+  """Choosing the operating noise r of a defended model without the evaluated people
+  (``python -m dpfe_tf.operating_point``): the largest r of the grid at which its accuracy under
+  that noise stays within ``tolerance`` of Simple's at noise 0, measured on the validation people
+  (``folds=0``, the trained models) or on ``folds`` folds of the training people (each fold's
+  original MOON, Simple and defended model trained on the other folds)."""
+  model_dir: str = ""                    # the defended model's stage folder (<run>/<layer>-<set>/<defence>)
+  folds: int = 0
+  noise_grid: tuple = OPERATING_NOISE_GRID
+  noise_shape: str = "predictor"
+  tolerance: float = 0.01
+  draws: int = 3                         # noise draws per image, averaged
+  output_dir: str | None = None          # None: <variant>/operating_point-<defence>
+
+  def __post_init__(self):
+    if not self.model_dir:
+      raise ValueError("name the defended model's stage folder (--model_dir=<run>/<layer>-<set>/<defence>)")
+    self.model_dir = os.path.abspath(os.path.expanduser(self.model_dir))
+    if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds == 1 or self.folds < 0:
+      raise ValueError(f"folds must be 0 (the validation people) or a whole number >= 2, got {self.folds!r}")
+    self.noise_grid = tuple(float(r) for r in self.noise_grid)
+    if not all(math.isfinite(r) and r >= 0 for r in self.noise_grid) or sorted(set(self.noise_grid)) != \
+        list(self.noise_grid) or not any(r > 0 for r in self.noise_grid):
+      raise ValueError(f"noise scales must be increasing, distinct, >= 0 and include one above 0, "
+                       f"got {self.noise_grid!r}")
+    if self.noise_grid[0] != 0:
+      self.noise_grid = (0.0, *self.noise_grid)   # Simple's noise-0 accuracy is the reference
+    if self.noise_shape not in noise_lib.NOISE_SHAPES:
+      raise ValueError(f"unknown noise shape {self.noise_shape!r}; use {' or '.join(noise_lib.NOISE_SHAPES)}")
+    _fraction(self, "tolerance", 0.0, 1.0, lo_open=False)
+    _positive(self, "draws")
 
 
 @dataclasses.dataclass

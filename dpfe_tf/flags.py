@@ -150,7 +150,7 @@ def evaluation():
           "dimension, its own predictor: what the phone would send without the bottleneck's fine-tuning).")
 
 
-def _floats(values, name):
+def floats(values, name):
   try:
     return tuple(float(v) for v in values)
   except ValueError:
@@ -174,8 +174,8 @@ def train_config(defence=None, output_dir=None) -> C.TrainConfig:
   d = C.DefenceConfig(
       name=defence or F.defence, beta=F.beta, margin=F.margin if own_margin else None,
       preset=F.preset if own_margin else "default",
-      beta_candidates=None if F.beta_candidates is None else _floats(F.beta_candidates, "beta_candidates"),
-      margin_candidates=None if F.margin_candidates is None or not own_margin else _floats(F.margin_candidates,
+      beta_candidates=None if F.beta_candidates is None else floats(F.beta_candidates, "beta_candidates"),
+      margin_candidates=None if F.margin_candidates is None or not own_margin else floats(F.margin_candidates,
                                                                                           "margin_candidates"),
       search_epochs=F.search_epochs, accuracy_tolerance=F.accuracy_tolerance, search_folds=F.search_folds,
       feature_noise=F.feature_noise, feature_noise_shape=F.feature_noise_shape)
@@ -193,11 +193,11 @@ def eval_config(model_dirs, output_dir=None, data_dir=None) -> C.EvalConfig:
   F = FLAGS
   return C.EvalConfig(
       model_dirs=tuple(model_dirs), data_dir=data_dir, split=F.split, output_dir=output_dir,
-      noise_grid=_floats(F.noise, "noise"), noise_shape=F.noise_shape, operating_noise=F.operating_noise,
+      noise_grid=floats(F.noise, "noise"), noise_shape=F.noise_shape, operating_noise=F.operating_noise,
       attackers=tuple(F.attackers),
       min_images=F.min_images,
       probe_fraction=F.probe_fraction, rotate=F.rotate, seed=F.seed, seeds=F.seeds, bootstrap=F.bootstrap,
-      reconstruction_noise=_floats(F.reconstruction_noise, "reconstruction_noise"), baselines=tuple(F.baselines),
+      reconstruction_noise=floats(F.reconstruction_noise, "reconstruction_noise"), baselines=tuple(F.baselines),
       cache_dir=F.cache_dir if "cache_dir" in F else None, limit=F.limit if "limit" in F else None)
 
 

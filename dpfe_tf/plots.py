@@ -140,6 +140,30 @@ def search(result, path):
   _save(fig, path)
 
 
+def operating_point(result: dict, path):
+  """Accuracy under each noise level r of Simple and the defended model where the operating noise
+  was chosen, the tolerance line, and the chosen r."""
+  fig, ax = plt.subplots(figsize=(6, 4.5))
+  for key, label, colour in (("simple", "Simple", "black"), ("defended", result["defence"], "tab:red")):
+    rs = [float(r) for r in result[key]]
+    ax.plot(rs, [100 * v for v in result[key].values()], marker="o", color=colour, label=label)
+  floor = 100 * (result["simple"]["0"] - result["tolerance"])
+  ax.axhline(floor, color="grey", ls=":", lw=1, label=f"Simple at r = 0 - {100 * result['tolerance']:g} points")
+  if result["noise"] is not None:
+    ax.axvline(result["noise"], color="tab:red", ls="--", lw=1, label=f"chosen r = {result['noise']:g}")
+  rs = [float(r) for r in result["defended"]]
+  ax.set_xscale("symlog", linthresh=max(min(r for r in rs if r > 0), 1e-3))
+  ax.set_xlim(0, rs[-1] * 1.1)
+  ax.set_xticks(rs, [f"{r:g}" for r in rs])
+  ax.set_xlabel(f"noise scale r ({result['noise_shape']} noise)")
+  ax.set_ylabel("accuracy (%)")
+  ax.set_title(f"operating noise on {result['where']}: {result['identities']} people, {result['images']} images",
+               fontsize=10)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  _save(fig, path)
+
+
 def reconstruction_grid(images, rows, path):
   """First row: the input images; then one row of reconstructions per (label, images)."""
   import numpy as np

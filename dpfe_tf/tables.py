@@ -155,6 +155,21 @@ def search_table(result) -> str:
   return "\n".join(lines)
 
 
+def operating_point_table(result: dict) -> str:
+  """The accuracies behind an operating-noise choice, one row per noise level."""
+  lines = [f"  operating noise of {result['defence']} ({result['noise_shape']} noise) on {result['where']}: "
+           f"{result['identities']} identities, {result['images']} images",
+           f"  {'r':>6} {'Simple':>8} {result['defence']:>12} {'gap vs Simple at 0':>19} {'s.e.':>6}"]
+  s0 = result["simple"]["0"]
+  for r, a in result["defended"].items():
+    mark = " <- chosen" if result["noise"] is not None and float(r) == result["noise"] else ""
+    lines.append(f"  {r:>6} {100 * result['simple'][r]:>7.1f}% {100 * a:>11.1f}% {100 * (a - s0):>+18.1f}  "
+                 f"{100 * result['gap_se'][r]:>5.1f}{mark}")
+  chosen = "none" if result["noise"] is None else f"r = {result['noise']:g}"
+  lines.append(f"  chosen: {chosen}: {result['why']}")
+  return "\n".join(lines)
+
+
 def markdown_stages(rows) -> str:
   out = ["| run | stage | layer | attributes | accuracy | chance | test images |", "|---|---|---|---|---|---|---|"]
   for r in rows:

@@ -108,7 +108,7 @@ def identity_folds(identities, k: int, seed: int) -> list[np.ndarray]:
   return [np.isin(identities, g) for g in groups]
 
 
-def _public(train, seed):
+def public_sample(train, seed):
   """The training images whose features give the LDA attacker its covariance."""
   rng = np.random.default_rng(seed)
   return train.subset(np.sort(rng.choice(len(train), min(PUBLIC_IMAGES, len(train)), replace=False)))
@@ -132,15 +132,19 @@ def _folds_root(ctx) -> str:
 
 def holdouts(ctx) -> list[Holdout]:
   cfg, splits = ctx.cfg, ctx.splits
-  k = cfg.defence.search_folds
-  if not k:
+  if not cfg.defence.search_folds:
     return [Holdout(f"{splits.val.num_identities} validation identities", ctx, splits.val,
-                    _public(splits.train, cfg.seed))]
+                    public_sample(splits.train, cfg.seed))]
+  return fold_holdouts(ctx, cfg.defence.search_folds, _folds_root(ctx))
+
+
+def fold_holdouts(ctx, k: int, root: str) -> list[Holdout]:
+  """``k`` folds of ``ctx``'s training people, each a context whose models train under ``root``
+  on the other folds (``ctx.cfg``'s recipe, its original MOON trained there too: the run's original
+  MOON has seen every training image, the held-out fold's too)."""
   from dpfe_tf import run_dir
   from dpfe_tf.training import stages
-  root = _folds_root(ctx)
-  # Each fold trains its own original MOON (this run's recipe), Simple and candidates on the other
-  # folds: the run's original MOON has seen every training image, the held-out fold's too.
+  cfg, splits = ctx.cfg, ctx.splits
   fold_cfg = dataclasses.replace(cfg, original_model=None)
   out = []
   for i, held_mask in enumerate(identity_folds(splits.train.identities, k, cfg.seed)):
@@ -148,11 +152,11 @@ def holdouts(ctx) -> list[Holdout]:
     run = run_dir.RunDir(os.path.join(root, f"fold_{i}"))
     fold_ctx = stages.Context(fold_cfg, run, run.variant(cfg.variant), stages.Splits(rest, held, held), ctx.strategy)
     out.append(Holdout(f"fold {i + 1}/{k} ({held.num_identities} training identities held out)", fold_ctx, held,
-                       _public(rest, cfg.seed), trains_own=True))
+                       public_sample(rest, cfg.seed), trains_own=True))
   return out
 
 
-def _simple_split(h: Holdout):
+def simple_split(h: Holdout):
   """The Simple model candidates of ``h`` start from (a fold's, with its original MOON, is trained
   here on the other folds)."""
   from dpfe_tf import run_dir
@@ -182,7 +186,7 @@ def _score_candidates(ctx, cands, sampler, epochs, holdouts_):
   simple_parts, parts = [], [[] for _ in cands]
   todo, done, t0 = len(holdouts_) * len(cands), 0, time.time()
   for h in holdouts_:
-    simple_parts.append(validation_scores(_simple_split(h), h.held, names, cfg.min_images, cfg.seed, h.public))
+    simple_parts.append(validation_scores(simple_split(h), h.held, names, cfg.min_images, cfg.seed, h.public))
     print(f"  {h.name}: Simple accuracy {simple_parts[-1][0]:.3f}, log-rank privacy {simple_parts[-1][1]:.3f}",
           flush=True)
     from dpfe_tf.training import stages

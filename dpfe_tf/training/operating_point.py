@@ -44,8 +44,7 @@ class OperatingPoint:
   defence: str
   noise: float | None                 # None: no r > 0 kept the accuracy
   why: str
-  partition: str                      # "val" or "train (k folds)"
-  where: str                          # in words: "the validation people" / "3 folds of the training people"
+  folds: int                          # 0: the validation people; k: k folds of the training people
   identities: int
   images: int
   tolerance: float
@@ -55,8 +54,16 @@ class OperatingPoint:
   gap_se: dict                        # r -> standard error of (defended at r - Simple at 0), paired by image
   seconds: float = 0.0
 
+  @property
+  def partition(self) -> str:
+    return f"train ({self.folds} folds)" if self.folds else "val"
+
+  @property
+  def where(self) -> str:
+    return f"{self.folds} folds of the training people" if self.folds else "the validation people"
+
   def as_dict(self) -> dict:
-    d = dataclasses.asdict(self)
+    d = {**dataclasses.asdict(self), "partition": self.partition, "where": self.where}
     for k in ("simple", "defended", "gap_se"):
       d[k] = {f"{r:g}": v for r, v in d[k].items()}
     return d
@@ -172,8 +179,7 @@ def run(cfg: config_lib.OperatingPointConfig, progress=print) -> OperatingPoint:
   held = [h for h, _ in holdouts]
   return OperatingPoint(
       defence=stage.name, noise=chosen, why=why,
-      partition=f"train ({cfg.folds} folds)" if cfg.folds else "val",
-      where=f"{cfg.folds} folds of the training people" if cfg.folds else "the validation people",
+      folds=cfg.folds,
       identities=int(sum(h.held.num_identities for h in held)), images=int(sum(len(h.held) for h in held)),
       tolerance=cfg.tolerance, noise_shape=cfg.noise_shape,
       simple={r: float(v.mean()) for r, v in simple.items()},

@@ -19,6 +19,13 @@ def feature_covariance(features) -> np.ndarray:
   return np.atleast_2d(np.cov(np.asarray(features, np.float64), rowvar=False))
 
 
+def noise_covariance(features, directions=None) -> np.ndarray:
+  """C of the noise r C on ``features``: their covariance, with the orthonormal ``directions``
+  (dim, k) removed when given (the ``predictor`` shape; ``without_directions``)."""
+  cov = feature_covariance(features)
+  return cov if directions is None else without_directions(cov, directions)
+
+
 def add_noise(features, r: float, cov=None, seed: int = 0) -> np.ndarray:
   """``features`` plus Gaussian noise of covariance ``r * cov`` (default: their own covariance).
 

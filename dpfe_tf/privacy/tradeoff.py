@@ -133,12 +133,9 @@ def tradeoff_curve(model: ModelData, attackers: list, settings: CurveSettings, e
   kept, folds = probe_folds(y, settings)
   f, y, labels = f[kept], y[kept], labels[kept]
   photos = None if evidence.photos is None else np.asarray(evidence.photos)[kept]
-  cov = noise.feature_covariance(f)
+  cov = noise.noise_covariance(f, model.noise_directions)
   pub = model.public_features
-  pub_cov = noise.feature_covariance(pub) if pub is not None else None
-  if model.noise_directions is not None:
-    cov = noise.without_directions(cov, model.noise_directions)
-    pub_cov = None if pub_cov is None else noise.without_directions(pub_cov, model.noise_directions)
+  pub_cov = None if pub is None else noise.noise_covariance(pub, model.noise_directions)
   points = []
   for r in settings.noise_grid:
     noisy = noise.add_noise(f, r, cov, settings.seed)

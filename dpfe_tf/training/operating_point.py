@@ -74,11 +74,11 @@ def accuracy_under_noise(split, held, trained_on, names, *, grid, shape="predict
   (``trained_on``: images whose features locate what the predictor reads, for the shaped noise)."""
   f = split.extractor.predict(pipeline.image_batches(held.images, 256), verbose=0)
   labels = held.attributes[:, attrs.attribute_indices(names)]
-  cov = noise.feature_covariance(f)
+  directions = None
   if shape == "predictor":
     seen = split.extractor.predict(pipeline.image_batches(trained_on.images, 256), verbose=0)
     directions, _ = noise.predictor_directions(split.predictor, seen)
-    cov = noise.without_directions(cov, directions)
+  cov = noise.noise_covariance(f, directions)
   out = {}
   for r in grid:
     right = [attrs.correct_per_image(split.predictor.predict(noise.add_noise(f, r, cov, seed + j), batch_size=1024,

@@ -213,11 +213,11 @@ class _Bar:
       self.last = now
       spent = now - self.start
       left = spent / self.done * (self.total - self.done) if self.done else 0.0
-      print(f"  {self.done}/{self.total} done, {_duration(spent)} so far"
-            + (f", about {_duration(left)} left" if self.done < self.total else ""), file=sys.stderr, flush=True)
+      print(f"  {self.done}/{self.total} done, {duration(spent)} so far"
+            + (f", about {duration(left)} left" if self.done < self.total else ""), file=sys.stderr, flush=True)
 
 
-def _duration(seconds) -> str:
+def duration(seconds) -> str:
   seconds = int(round(seconds))
   return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 

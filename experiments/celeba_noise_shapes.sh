@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Noise the predictor does not read (--noise_shape=predictor) against the paper's isotropic noise,
-# for one variant's Simple and DPFE (3 seeds, the feature attackers, worst case):
+# for one variant's Simple and DPFE (3 seeds unless SEEDS says, the feature attackers, worst case):
 #   1. on the 20 validation people: the curves under predictor-shaped noise;
 #   2. the operating noise chosen there, never on the test people: the largest r of the grid at
 #      which DPFE's validation accuracy stays within 1 point of Simple's at noise 0 (with FOLDS=k
@@ -8,8 +8,9 @@
 #   3. on the test people: the curves, and DPFE at that r against Simple at noise 0 (paired
 #      intervals, --operating_noise);
 #   4. the table and one figure beside the variant's isotropic evaluation (<variant>/attacks, if any).
-# Usage: [FOLDS=3] bash experiments/celeba_noise_shapes.sh runs/celeba-subset/conv7-G [OUT_DIR] [DEFENCE]
-# (DEFENCE: the variant's defended model to set against Simple, dpfe unless named.)
+# Usage: [FOLDS=3] [SEEDS=3] bash experiments/celeba_noise_shapes.sh runs/celeba-subset/conv7-G [OUT_DIR] [DEFENCE]
+# (DEFENCE: the variant's defended model to set against Simple, dpfe unless named; SEEDS: how many
+# training seeds, the missing ones trained by the evaluation from the variant's recipe.)
 # (about 25 minutes on 2 CPU cores; the models are the variant's, trained before.)
 set -euo pipefail
 V=${1:?name a variant folder, e.g. runs/celeba-subset/conv7-G}
@@ -17,7 +18,7 @@ NAME=$(basename "$V")
 OUT=${2:-runs/celeba-shaped/$NAME}
 DEFENCE=${3:-dpfe}
 GRID=0,0.5,1,2,4,8,16
-COMMON=(--model_dir="$V"/simple --model_dir="$V/$DEFENCE" --seeds=3 --noise_shape=predictor --noise=$GRID --reconstruction_noise=)
+COMMON=(--model_dir="$V"/simple --model_dir="$V/$DEFENCE" --seeds=${SEEDS:-3} --noise_shape=predictor --noise=$GRID --reconstruction_noise=)
 python -m dpfe_tf.evaluate "${COMMON[@]}" --split=val --attackers=lda --output_dir="$OUT/val"
 if [[ ${FOLDS:-0} -gt 0 ]]; then  # on folds of the training people, each fold's models trained on the others
   python -m dpfe_tf.operating_point --model_dir="$V/$DEFENCE" --folds="$FOLDS" --noise=$GRID \

@@ -48,6 +48,9 @@ def test_three_stages_write_models_and_metrics(small_run):
   assert "y_remover" in json.load(open(os.path.join(variant, "dpfe", "history.json")))
   summary = proc.stdout.split("Summary")[1]
   assert "dpfe" in summary and "worst attacker" in summary
+  # the time left, after every epoch: in the stage, and in the run's training while stages remain
+  assert "original: epoch 1/2 done, about" in proc.stdout and "simple, dpfe still to train" in proc.stdout
+  assert "dpfe: epoch 2/2 done, about 0s left in this stage\n" in proc.stdout
   rows = json.load(open(os.path.join(variant, "summary.json")))["rows"]
   assert [r["stage"] for r in rows] == ["original", "original", "simple", "dpfe"]
   assert all(0 <= r["log_rank_privacy"] <= 1 and r["attacker"] in ("kde", "lda") for r in rows[2:])
@@ -115,6 +118,33 @@ def test_interrupted_stage_resumes_from_its_checkpoint(tiny_faces, tmp_path, cac
   hist = stage.history()
   assert len(hist["loss"]) == 2 and hist["loss"][0] == first  # epoch 1 from the checkpoint, epoch 2 new
   assert stage.done and not os.path.exists(stage.checkpoint_dir)
+
+
+def test_the_job_clock_estimates_the_time_left_from_the_epochs_so_far():
+  now = [0.0]
+  clock = callbacks.JobClock({"original": 6, "simple": 4, "dpfe": 4}, now=lambda: now[0])
+  clock.epoch_done("original", 10.0)
+  assert clock.estimate("original") == (50.0, 130.0)
+  assert clock.line("original", 1, 6) == ("  original: epoch 1/6 done, about 50s left in this stage; "
+                                          "about 2m10s left in training, simple, dpfe still to train")
+  clock.epoch_done("original", 30.0)  # the pace is the mean epoch so far: 20 s
+  assert clock.estimate("original") == (80.0, 240.0)
+  clock.resume("simple", 3)  # a resumed stage has fewer epochs left
+  assert clock.estimate("simple") == (20.0, 180.0)
+  for _ in range(4):
+    clock.epoch_done("original", 20.0)
+  clock.epoch_done("simple", 20.0)
+  assert clock.estimate("dpfe") == (80.0, 80.0)
+  for _ in range(4):
+    clock.epoch_done("dpfe", 20.0)
+  assert clock.line("dpfe", 4, 4) == "  dpfe: epoch 4/4 done, about 0s left in this stage"
+  # as a callback: the epoch's own time, measured on the clock
+  tick = callbacks.TimeLeft(clock, "dpfe", 4)
+  now[0] = 100.0
+  tick.on_epoch_begin(0)
+  now[0] = 160.0
+  tick.on_epoch_end(0)
+  assert clock.seconds == 10 + 30 + 4 * 20 + 20 + 4 * 20 + 60 and clock.done == 12
 
 
 def test_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path):

@@ -1,4 +1,5 @@
-"""Training callbacks: an epoch checkpoint that is written whole or not at all, and a NaN stop.
+"""Training callbacks: an epoch checkpoint that is written whole or not at all, a NaN stop, and the
+time left in a run of several stages.
 
 A checkpoint is a folder ``checkpoint/epoch-NNNN/`` holding the whole training model (weights and
 optimizer, ``model.keras``) and ``state.json`` (epochs done, history), written into a temporary
@@ -11,6 +12,7 @@ import math
 import os
 import re
 import shutil
+import time
 
 import keras
 import numpy as np
@@ -97,3 +99,56 @@ class EpochCheckpoint(keras.callbacks.Callback):
       m = _EPOCH_DIR.match(d)
       if m and int(m.group(1)) < epoch + 1:
         shutil.rmtree(os.path.join(self.directory, d), ignore_errors=True)
+
+
+class JobClock:
+  """The epochs a run has left, stage by stage, and the time its epochs have taken so far: the
+  estimate of the time left, on the assumption that an epoch of any stage costs about the same
+  (one pass over the training images through the same network).
+
+  ``epochs``: {stage: epochs to train}, in order. ``now``: the clock (a test passes its own).
+  """
+
+  def __init__(self, epochs: dict, now=time.monotonic):
+    self.left = dict(epochs)
+    self.now = now
+    self.seconds = 0.0
+    self.done = 0
+
+  def resume(self, stage: str, epochs_done: int):
+    """A stage resumed from its checkpoint has that many epochs fewer to train."""
+    self.left[stage] = max(0, self.left.get(stage, 0) - epochs_done)
+
+  def epoch_done(self, stage: str, seconds: float):
+    self.left[stage] = max(0, self.left.get(stage, 0) - 1)
+    self.seconds += seconds
+    self.done += 1
+
+  def estimate(self, stage: str) -> tuple[float, float]:
+    """(seconds left in ``stage``, seconds left in every stage), from the mean epoch so far."""
+    per_epoch = self.seconds / self.done if self.done else 0.0
+    return per_epoch * self.left.get(stage, 0), per_epoch * sum(self.left.values())
+
+  def line(self, stage: str, epoch: int, epochs: int) -> str:
+    here, total = self.estimate(stage)
+    text = f"  {stage}: epoch {epoch}/{epochs} done, about {io_utils.duration(here)} left in this stage"
+    later = [s for s, n in self.left.items() if n and s != stage]
+    if later:
+      text += f"; about {io_utils.duration(total)} left in training, {', '.join(later)} still to train"
+    return text
+
+
+class TimeLeft(keras.callbacks.Callback):
+  """After every epoch, a line: the time left in this stage and in the run's training (a JobClock)."""
+
+  def __init__(self, clock: JobClock, stage: str, epochs: int):
+    super().__init__()
+    self.clock, self.stage, self.epochs = clock, stage, epochs
+    self._start = None
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._start = self.clock.now()
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.clock.epoch_done(self.stage, self.clock.now() - self._start)
+    print(self.clock.line(self.stage, epoch + 1, self.epochs), flush=True)

@@ -60,6 +60,7 @@ class Context:
   variant: run_dir.Variant
   splits: Splits
   strategy: object = None
+  clock: callbacks.JobClock | None = None  # the run's epochs left and their pace (a line per epoch)
 
   @property
   def replicas(self) -> int:
@@ -139,6 +140,8 @@ def fit(ctx: Context, stage: run_dir.Stage, build, train_stream, val_data, *, ep
     initial_epoch, history = state["epochs_done"], state["history"]
     if not quiet:
       print(f"  resuming {stage.name} from its checkpoint after epoch {initial_epoch}", flush=True)
+      if ctx.clock is not None:
+        ctx.clock.resume(stage.name, initial_epoch)
   else:
     host = build()
     host.compile(optimizer=keras.optimizers.Adam(lr))
@@ -147,6 +150,8 @@ def fit(ctx: Context, stage: run_dir.Stage, build, train_stream, val_data, *, ep
   guard = callbacks.StopOnNaN()
   ckpt = callbacks.EpochCheckpoint(stage.checkpoint_dir, guard, history)
   extra = [keras.callbacks.TensorBoard(ctx.run.tensorboard_dir(ctx.variant, stage.name))] if cfg.tensorboard else []
+  if ctx.clock is not None and not quiet and _verbose(cfg):  # Keras' epoch line first, then the time left
+    extra += [keras.callbacks.ProgbarLogger(), callbacks.TimeLeft(ctx.clock, stage.name, epochs)]
   train_ds = train_stream(initial_epoch * steps)
   if distribute.is_distributed(ctx.strategy):
     train_ds, val_data = distribute.shardable(train_ds), distribute.shardable(val_data)
@@ -333,14 +338,19 @@ def default_stages(cfg) -> tuple:
   return (run_dir.ORIGINAL, run_dir.SIMPLE, *defences.trained([cfg.defence.name]))
 
 
+def _epochs(cfg, stage) -> int:
+  """The epochs a stage trains for (a defence's weight search, if any, trains more of its own)."""
+  return {run_dir.ORIGINAL: cfg.epochs_original, run_dir.SIMPLE: cfg.epochs_simple}.get(stage, cfg.epochs_defence)
+
+
 def _describe(cfg, stage):
   if stage == run_dir.ORIGINAL:
     return (f"MOON on all 40 attributes, {cfg.epochs_original} epochs at "
             f"{cfg.data.image_size[0]}x{cfg.data.image_size[1]}")
   what = ("fine-tune the PCA-initialised bottleneck" if stage == run_dir.SIMPLE else
           f"fine-tune with the {stage} defence ({cfg.defence.spec.summary})")
-  epochs = cfg.epochs_simple if stage == run_dir.SIMPLE else cfg.epochs_defence
-  return f"cut at {cfg.layer}, {cfg.feature_dim}-d private feature, attributes {cfg.attributes}: {what}, {epochs} epochs"
+  return (f"cut at {cfg.layer}, {cfg.feature_dim}-d private feature, attributes {cfg.attributes}: {what}, "
+          f"{_epochs(cfg, stage)} epochs")
 
 
 RUNNERS = {run_dir.ORIGINAL: train_original, run_dir.SIMPLE: train_simple}
@@ -370,6 +380,7 @@ def run(cfg: config_lib.TrainConfig, stages=None, strategy=None, variant=None, s
     for name in stages:
       ctx.stage(name).check(identity(cfg, name), cfg.overwrite)
     ctx.splits = splits or load_splits(cfg.data)
+    ctx.clock = callbacks.JobClock({name: _epochs(cfg, name) for name in stages if not ctx.stage(name).done})
     results = {}
     for name in stages:
       stage = ctx.stage(name)

@@ -11,7 +11,8 @@
 # Usage: [FOLDS=3] [SEEDS=3] bash experiments/celeba_noise_shapes.sh runs/celeba-subset/conv7-G [OUT_DIR] [DEFENCE]
 # (DEFENCE: the variant's defended model to set against Simple, dpfe unless named; SEEDS: how many
 # training seeds, the missing ones trained by the evaluation from the variant's recipe.)
-# (about 25 minutes on 2 CPU cores; the models are the variant's, trained before.)
+# (about 25 minutes for 3 seeds on 2 fast CPU cores, three times that on slow ones; the models are
+# the variant's, trained before.)
 set -euo pipefail
 V=${1:?name a variant folder, e.g. runs/celeba-subset/conv7-G}
 NAME=$(basename "$V")

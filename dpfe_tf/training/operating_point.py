@@ -175,14 +175,15 @@ def run(cfg: config_lib.OperatingPointConfig, progress=print) -> OperatingPoint:
     shutil.rmtree(_fold_root(stage), ignore_errors=True)
   simple = {r: np.concatenate(v) for r, v in simple_right.items()}
   defended = {r: np.concatenate(v) for r, v in defended_right.items()}
-  chosen, why = choose(float(simple[0.0].mean()), {r: float(v.mean()) for r, v in defended.items()}, cfg.tolerance)
+  simple_acc = {r: float(v.mean()) for r, v in simple.items()}
+  defended_acc = {r: float(v.mean()) for r, v in defended.items()}
+  chosen, why = choose(simple_acc[0.0], defended_acc, cfg.tolerance)
   held = [h for h, _ in holdouts]
   return OperatingPoint(
       defence=stage.name, noise=chosen, why=why,
       folds=cfg.folds,
       identities=int(sum(h.held.num_identities for h in held)), images=int(sum(len(h.held) for h in held)),
       tolerance=cfg.tolerance, noise_shape=cfg.noise_shape,
-      simple={r: float(v.mean()) for r, v in simple.items()},
-      defended={r: float(v.mean()) for r, v in defended.items()},
+      simple=simple_acc, defended=defended_acc,
       gap_se={r: search.paired_se(v, simple[0.0]) for r, v in defended.items()},
       seconds=round(time.time() - t0, 1))

@@ -30,7 +30,7 @@ setup(
     extras_require={
         # The real face recogniser of the strong attackers: dlib's ResNet, weights inside the package (offline).
         "attacks": ATTACKS,
-        "dev": ["pytest>=8", "scipy>=1.11", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6", "dcor>=0.6", *ATTACKS],
+        "dev": ["pytest>=8", "pytest-xdist>=3.5", "scipy>=1.11", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6", "dcor>=0.6", *ATTACKS],
     },
     entry_points={"console_scripts": ["dpfe-train=dpfe_tf.train:run"]},
 )

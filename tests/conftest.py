@@ -5,6 +5,13 @@ import os
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Under pytest-xdist (-n N) each worker's TensorFlow, and the commands it starts, gets its share of
+# the cores rather than all of them: two workers on two cores train about 12% faster with one
+# thread each than fighting over two.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+  _share = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+  os.environ.setdefault("TF_NUM_INTRAOP_THREADS", _share)
+  os.environ.setdefault("TF_NUM_INTEROP_THREADS", _share)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.environ.get("DPFE_TF_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data"))
@@ -34,3 +41,9 @@ def cache_dir(tmp_path, monkeypatch):
   d = str(tmp_path / "cache")
   monkeypatch.setenv("DPFE_TF_CACHE", d)
   return d
+
+
+def pytest_collection_modifyitems(items):
+  """The tests grouped around one shared trained run (``xdist_group``) go first: under pytest-xdist
+  (--dist loadgroup) each group is the longest unit of work, and started last it would finish last."""
+  items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)

@@ -22,6 +22,10 @@ TINY = ["--image_size=32x26", "--batch_size=16", "--images_per_identity=4", "--p
         "--steps_per_epoch=2"]
 
 
+# The tests of this file stay on one pytest-xdist worker, so its trained fixture is built once.
+pytestmark = pytest.mark.xdist_group("test_bad_input")
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_faces, tmp_path_factory):
   """A tiny trained run (original, simple, dpfe) built in-process."""

@@ -27,6 +27,10 @@ def _history(out, stage):
     return json.load(f)
 
 
+# The tests of this file stay on one pytest-xdist worker, so its runs fixture is built once.
+pytestmark = pytest.mark.xdist_group("test_distribute")
+
+
 @pytest.fixture(scope="module")
 def runs(tiny_faces, tmp_path_factory):
   """The original MOON once; then simple + dpfe on one device with pairs in 2 slices."""

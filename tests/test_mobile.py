@@ -8,6 +8,10 @@ from dpfe_tf.models import moon, separation
 SIZE = (32, 26)
 
 
+# The tests of this file stay on one pytest-xdist worker, so its extractor fixture is built once.
+pytestmark = pytest.mark.xdist_group("test_mobile")
+
+
 @pytest.fixture(scope="module")
 def extractor(tiny_faces, tmp_path_factory):
   """An extractor on face images whose batch norms hold the images' statistics (as after training)."""

@@ -50,9 +50,24 @@ def test_notebook_is_clean_and_calls_the_package(name):
   assert sum("from dpfe_tf" in c for c in code) >= 2
 
 
-def test_quickstart(tiny_faces, tmp_path, monkeypatch):
-  out = str(tmp_path / "run")
-  book = execute("quickstart.ipynb", tiny_faces, out, tmp_path, monkeypatch)
+# The mobile notebook follows the quickstart (its OUTPUT_DIR defaults to the quickstart's run, "trained
+# here if missing"): the test runs it on the quickstart's folder, so both are on one worker.
+after_quickstart = pytest.mark.xdist_group("test_notebooks.quickstart")
+
+
+@pytest.fixture(scope="module")
+def quickstart(tiny_faces, tmp_path_factory):
+  """The quickstart notebook, executed once: (the executed book, its run folder)."""
+  tmp = tmp_path_factory.mktemp("quickstart")
+  out = str(tmp / "run")
+  with pytest.MonkeyPatch.context() as mp:
+    book = execute("quickstart.ipynb", tiny_faces, out, tmp, mp)
+  return book, out
+
+
+@after_quickstart
+def test_quickstart(quickstart):
+  book, out = quickstart
   text = text_of(book)
   assert re.search(r"^dpfe +G ", text, re.M) and "log rank privacy:" in text and "worst attacker" in text
   assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
@@ -72,10 +87,12 @@ def test_celeba(tiny_faces, tmp_path, monkeypatch):
   assert "| conv7-G | dpfe |" in text and "log rank privacy:" in text and "| conv7-G (evaluation) | dpfe |" in text
 
 
-def test_mobile(tiny_faces, tmp_path, monkeypatch):
-  out = str(tmp_path / "run")
+@after_quickstart
+def test_mobile(quickstart, tiny_faces, tmp_path, monkeypatch):
+  out = quickstart[1]
   book = execute("mobile.ipynb", tiny_faces, out, tmp_path, monkeypatch)
   text = text_of(book)
+  assert "== dpfe: already trained in" in text and "== original: MOON" not in text  # reused, not retrained
   for form in ("float32", "dynamic", "float16", "int8"):
     assert f"extractor_conv7_{form}" in text and f"trunk_conv4_2_{form}" in text
   assert "time vs conv4_2" in text

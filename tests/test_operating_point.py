@@ -53,6 +53,10 @@ def test_shaped_noise_spares_the_direction_the_predictor_reads():
   assert len(np.unique(iso[16.0])) > 2   # averaged over 3 draws: 0, 1/3, 2/3, 1
 
 
+# The tests of this file stay on one pytest-xdist worker, so its tiny_run fixture is built once.
+pytestmark = pytest.mark.xdist_group("test_operating_point")
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tiny_faces, tmp_path_factory):
   cache = str(tmp_path_factory.mktemp("cache"))

@@ -28,15 +28,31 @@ def test_generated_in_celeba_layout_and_deterministic(tmp_path):
   assert any(len(set(smiling[ann.identities == i])) == 2 for i in np.unique(ann.identities))
 
 
+def test_images_appear_whole(tmp_path, monkeypatch):
+  """Two first runs at once (two commands, two test workers) share the default folder: an image is
+  written beside its name and renamed, so a reader never meets a half-written file."""
+  from PIL import Image
+  targets, save = [], Image.Image.save
+  monkeypatch.setattr(Image.Image, "save", lambda self, fp, *a, **k: (targets.append(str(fp)), save(self, fp, *a, **k))[1])
+  spec = synthetic.SyntheticSpec(identities=5, min_images=2, max_images=2, val_identities=1, test_identities=1,
+                                 eval_images=(2, 2))
+  out = synthetic.generate(str(tmp_path / "d"), spec)
+  names = sorted(os.listdir(os.path.join(out, celeba.IMAGE_DIR)))
+  assert len(targets) == len(names) == 10
+  assert not set(map(os.path.basename, targets)) & set(names)  # never written under its final name
+  assert all(Image.open(os.path.join(out, celeba.IMAGE_DIR, n)).size for n in names)
+
+
 def test_simple_leaks_identity_partially_on_the_demo_faces(tmp_path, cache_dir):
   """Measured with the project's own training and evaluation on a small demo: Simple's feature puts
-  the right person far above chance, yet far from always first (not 0, not random). Measured once:
-  log-rank privacy 0.334 (random 0.670), accuracy 0.74."""
+  the right person far above chance, yet far from always first (not 0, not random). Measured with two
+  TensorFlow threads (one, as under two pytest-xdist workers): log-rank privacy 0.368 (0.441), random
+  0.670; accuracy 0.750 (0.754). Thread counts change the arithmetic, so the figures move a little."""
   spec = synthetic.SyntheticSpec(identities=60, min_images=20, max_images=22, val_identities=8, test_identities=12,
                                  eval_images=(20, 22), seed=1)
   data = synthetic.generate(str(tmp_path / "demo"), spec)
   cfg = config.TrainConfig(output_dir=str(tmp_path / "run"), data=config.DataConfig(data, (48, 40), cache_dir),
-                           defence=config.DefenceConfig(name="simple"), batch_size=32, epochs_original=8,
+                           defence=config.DefenceConfig(name="simple"), batch_size=32, epochs_original=4,
                            epochs_simple=3, pca_samples=256, verbose=0)
   stages.run(cfg)
   result = evaluation.evaluate(config.EvalConfig(model_dirs=(os.path.join(cfg.output_dir, cfg.variant),),
@@ -48,7 +64,7 @@ def test_simple_leaks_identity_partially_on_the_demo_faces(tmp_path, cache_dir):
   random = next(iter(point.privacy.values())).random_log_rank
   print(f"demo faces, small setting: Simple log-rank privacy {lrp:.3f} (random {random:.3f}), accuracy {point.accuracy:.3f}")
   assert 0.03 < lrp < random - 0.15, (lrp, random)
-  assert point.accuracy > 0.65  # and the attribute is learnt (0.74 measured)
+  assert point.accuracy > 0.65  # and the attribute is learnt (0.75 measured; chance 0.5)
   # Noise without the predictor's directions (found on the training people) keeps the attribute that
   # the paper's isotropic noise of the same scale destroys, and still hides identity.
   shaped = {}

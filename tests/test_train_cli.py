@@ -27,6 +27,20 @@ def small_run(tiny_faces, tmp_path_factory):
   return out, os.path.join(out, "conv6_1-GA"), cache, proc
 
 
+# The tests on the run above stay on one pytest-xdist worker, so it is trained once.
+on_small_run = pytest.mark.xdist_group("test_train_cli.small_run")
+
+
+@pytest.fixture(scope="module")
+def compared(small_run, tiny_faces):
+  """The compare command on the run: every defence trained beside Simple and DPFE, then evaluated."""
+  out, _, cache, _ = small_run
+  return run_module("compare", [f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=2",
+                                "--layer=conv6_1", "--attributes=GA", "--min_images=5", "--noise=0,4",
+                                "--defences=simple,dpfe,adversarial,nopeek", "--epochs_defence=2", *FAST], cache)
+
+
+@on_small_run
 def test_three_stages_write_models_and_metrics(small_run):
   out, variant, _, proc = small_run
   stage_dirs = {"original": os.path.join(out, "original"), "simple": os.path.join(variant, "simple"),
@@ -59,6 +73,7 @@ def test_three_stages_write_models_and_metrics(small_run):
   assert os.path.isfile(os.path.join(variant, "evaluation", "accuracy_vs_log_rank_privacy.png"))
 
 
+@on_small_run
 def test_saved_halves_compose_and_carry_their_pairing_id(small_run):
   _, variant, _, _ = small_run
   stage = run_dir.Variant(variant).stage("dpfe")
@@ -74,6 +89,7 @@ def test_saved_halves_compose_and_carry_their_pairing_id(small_run):
     separation.check_pair(separation.pair_id(halves.extractor), simple.predictor, "here")
 
 
+@on_small_run
 def test_finished_stages_are_reused(small_run, tiny_faces):
   out, variant, cache, _ = small_run
   before = os.path.getmtime(os.path.join(variant, "dpfe", "full.keras"))
@@ -83,6 +99,7 @@ def test_finished_stages_are_reused(small_run, tiny_faces):
   assert os.path.getmtime(os.path.join(variant, "dpfe", "full.keras")) == before
 
 
+@on_small_run
 def test_another_layer_reuses_the_original_moon(small_run, tiny_faces):
   out, _, cache, _ = small_run
   proc = run_train([f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=2", "--layer=conv7",
@@ -91,6 +108,7 @@ def test_another_layer_reuses_the_original_moon(small_run, tiny_faces):
   assert os.path.isfile(os.path.join(out, "conv7-GA", "simple", "extractor.keras"))
 
 
+@on_small_run
 def test_another_configuration_is_refused_and_overwrite_moves_it_aside(small_run, tiny_faces, tmp_path):
   out, variant, cache, _ = small_run
   args = [f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=2", "--layer=conv6_1",
@@ -181,6 +199,7 @@ def evaluate_small(small_run, rep, stage="", noise="0,1,8", attackers="kde,lda,c
   return proc, json.load(open(os.path.join(rep, "evaluation.json")))
 
 
+@on_small_run
 def test_evaluate_cli_writes_report(small_run, tmp_path):
   rep = str(tmp_path / "report")
   proc, ev = evaluate_small(small_run, rep)
@@ -205,6 +224,7 @@ def test_evaluate_cli_writes_report(small_run, tmp_path):
     assert open(os.path.join(rep, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+@on_small_run
 def test_original_cut_baseline_is_evaluated_on_the_same_probes(small_run, tmp_path):
   proc, ev = evaluate_small(small_run, str(tmp_path / "baseline"), noise="0", attackers="kde,lda", bootstrap=50,
                             extra=["--baselines=original_pca"])
@@ -215,6 +235,7 @@ def test_original_cut_baseline_is_evaluated_on_the_same_probes(small_run, tmp_pa
   assert any(v["b"] == "original-pca" for v in ev["superiority"])
 
 
+@on_small_run
 @pytest.mark.skipif(not face.available(), reason="the 'attacks' extra (dlib) is not installed")
 def test_evaluate_links_to_the_face_recogniser_and_prints_its_ceiling(small_run, tmp_path):
   proc, ev = evaluate_small(small_run, str(tmp_path / "linkage"), stage="dpfe", noise="0", attackers="kde,linkage",
@@ -225,6 +246,7 @@ def test_evaluate_links_to_the_face_recogniser_and_prints_its_ceiling(small_run,
   assert f"log-rank privacy {c['log_rank_privacy']:.3f}" in proc.stdout and "ceiling" in proc.stdout
 
 
+@on_small_run
 def test_evaluate_with_seeds_pools_and_reports_intervals(small_run, tmp_path):
   _, variant, cache, _ = small_run
   rep = str(tmp_path / "seeds")
@@ -245,6 +267,7 @@ def test_evaluate_with_seeds_pools_and_reports_intervals(small_run, tmp_path):
   assert "95% intervals" in proc.stdout
 
 
+@on_small_run
 def test_evaluate_cli_errors(small_run, tmp_path):
   _, variant, cache, _ = small_run
   proc = run_evaluate([f"--model_dir={tmp_path}"], cache, check=False)
@@ -255,11 +278,10 @@ def test_evaluate_cli_errors(small_run, tmp_path):
   assert proc.returncode == 2 and "unknown attacker(s) telepathy" in proc.stderr
 
 
-def test_compare_cli_end_to_end(small_run, tiny_faces, tmp_path):
+@on_small_run
+def test_compare_cli_end_to_end(small_run, compared, tiny_faces):
   out, variant, cache, _ = small_run
-  proc = run_module("compare", [f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=2",
-                                "--layer=conv6_1", "--attributes=GA", "--min_images=5", "--noise=0,4",
-                                "--defences=simple,dpfe,adversarial,nopeek", "--epochs_defence=2", *FAST], cache)
+  proc = compared
   comp = json.load(open(os.path.join(variant, "compare", "compare.json")))
   assert [c["name"] for c in comp["curves"]] == ["simple", "dpfe", "adversarial", "nopeek"]
   against = {(v["a"], v["b"]) for v in comp["superiority"] if v["measure"] == "log_rank_privacy"}
@@ -274,11 +296,10 @@ def test_compare_cli_end_to_end(small_run, tiny_faces, tmp_path):
   assert proc.returncode == 2 and "unknown defence 'pca'; choose one of simple, dpfe, dpfe_whitened, dpfe_conditional, dpfe_score, adversarial, nopeek" in proc.stderr
 
 
+@on_small_run
 @pytest.mark.parametrize("defence", ["dpfe", "adversarial", "nopeek"])
-def test_export_and_verify_every_defences_extractor(small_run, tiny_faces, tmp_path, defence):
+def test_export_and_verify_every_defences_extractor(small_run, compared, tiny_faces, tmp_path, defence):
   _, variant, cache, _ = small_run
-  if not os.path.isfile(os.path.join(variant, defence, "extractor.keras")):
-    pytest.skip("trained by test_compare_cli_end_to_end")
   exp = str(tmp_path / "tflite")
   qat = ["--qat", "--qat_steps=5"] if defence == "dpfe" else []
   proc = run_module("export", [f"--model_dir={variant}", f"--stage={defence}", f"--output_dir={exp}",
@@ -302,6 +323,8 @@ def test_export_and_verify_every_defences_extractor(small_run, tiny_faces, tmp_p
   r = json.load(open(rep))
   assert r["hash"]["ok"] and r["images"] == 40 and r["privacy"]["kde"]["n_probe"] == 40
   assert set(r["accuracy"]["accuracy"]) == {"Male", "Young"} and "matches the model card" in proc.stdout
+  if defence != "dpfe":
+    return  # a tampered file and a foreign predictor are refused the same way whatever the defence
   tampered = str(tmp_path / "extractor_conv6_1_int8.tflite")
   data = bytearray(open(tfl, "rb").read())
   data[-100] ^= 1
@@ -314,6 +337,7 @@ def test_export_and_verify_every_defences_extractor(small_run, tiny_faces, tmp_p
   assert proc.returncode == 2 and "different trainings" in proc.stderr
 
 
+@on_small_run
 def test_invert_cli(small_run, tmp_path):
   _, variant, cache, _ = small_run
   rep = str(tmp_path / "inv")
@@ -331,6 +355,7 @@ def test_invert_cli(small_run, tmp_path):
   assert open(os.path.join(rep, "reconstructions.png"), "rb").read(4) == b"\x89PNG"
 
 
+@on_small_run
 def test_report_cli_prints_every_table(small_run):
   out, variant, cache, _ = small_run
   proc = run_module("report", [out], cache)

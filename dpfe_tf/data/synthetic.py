@@ -243,7 +243,9 @@ def generate(out_dir, spec: SyntheticSpec = SyntheticSpec()) -> str:
       k += 1
       name = f"{k:06d}.jpg"
       img, per_image = render(traits, rng)
-      Image.fromarray(img).save(os.path.join(img_dir, name), quality=90)
+      # Each file appears whole (two first runs at once write the same bytes; neither reads a half file).
+      with io_utils.atomic_path(os.path.join(img_dir, name)) as tmp:
+        Image.fromarray(img).save(tmp, format="JPEG", quality=90)
       attr_rows.append(name + " " + " ".join(f"{v:2d}" for v in _labels(traits, per_image)))
       id_rows.append(f"{name} {ident + 1}")
       part_rows.append(f"{name} {partition[ident]}")

@@ -6,7 +6,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Under pytest-xdist (-n N) each worker's TensorFlow, and the commands it starts, gets its share of
-# the cores rather than all of them: two workers on two cores train about 12% faster with one
+# the cores rather than all of them: two workers on two cores train about 13% faster with one
 # thread each than fighting over two.
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
   _share = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))

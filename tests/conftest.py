@@ -41,9 +41,3 @@ def cache_dir(tmp_path, monkeypatch):
   d = str(tmp_path / "cache")
   monkeypatch.setenv("DPFE_TF_CACHE", d)
   return d
-
-
-def pytest_collection_modifyitems(items):
-  """The tests grouped around one shared trained run (``xdist_group``) go first: under pytest-xdist
-  (--dist loadgroup) each group is the longest unit of work, and started last it would finish last."""
-  items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)

@@ -22,6 +22,7 @@ import typing
 
 from dpfe_tf.data import attributes as attrs
 from dpfe_tf.models import moon
+from dpfe_tf.privacy import attackers as attackers_lib
 from dpfe_tf.privacy import noise as noise_lib
 
 #: Image size used when none is given: small enough for CPUs.
@@ -355,7 +356,7 @@ class EvalConfig:
       raise ValueError("--noise_shape=predictor finds the predictor's directions on the training people: "
                        "evaluate another partition (--split=val or test)")
     self.reconstruction_noise = tuple(float(r) for r in self.reconstruction_noise)
-    self.attackers = tuple(self.attackers) or ("all",)
+    self.attackers = tuple(attackers_lib.check_names(self.attackers)) or ("all",)
     self.baselines = tuple(self.baselines)
     if any(b not in BASELINES for b in self.baselines):
       raise ValueError(f"unknown baseline(s) {self.baselines}; choose from {', '.join(BASELINES)}")

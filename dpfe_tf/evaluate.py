@@ -31,7 +31,11 @@ F = absl_flags.FLAGS
 
 
 def configure():
-  return dflags.eval_config(F.model_dir or [_default_model_dir()], F.output_dir, F.data_dir)
+  from dpfe_tf import run_dir
+  cfg = dflags.eval_config(F.model_dir or [_default_model_dir()], F.output_dir, F.data_dir)
+  for path in cfg.model_dirs:  # a folder without trained models is named before TensorFlow starts
+    run_dir.stages_at(path)
+  return cfg
 
 
 def evaluate(cfg):

@@ -158,3 +158,25 @@ def test_predictor_shaped_training_noise_spares_what_a_linear_predictor_reads():
   assert float(tf.math.reduce_std(noisy)) > 1.0                                          # noise there is, elsewhere
   back = TrainingModel.from_config(models["predictor"].get_config())
   assert back.feature_noise_shape == "predictor"
+
+
+@pytest.mark.parametrize("kind", ["training_model", "functional"])
+def test_compile_built_traces_the_training_step_once(kind, monkeypatch):
+  """The optimizer is built when compiling, so ``fit`` traces its step once, not twice (Keras
+  builds an unbuilt optimizer inside the first trace, and a tf.function that makes variables is
+  traced again). Both kinds of model the tool fits: its TrainingModel and the attackers' MLPs."""
+  from dpfe_tf.models import compiled
+  ext, pred = _parts()
+  owner = TrainingModel if kind == "training_model" else keras.Model
+  traces, real = [], owner.train_step
+  monkeypatch.setattr(owner, "train_step", lambda self, data: traces.append(1) or real(self, data))
+  x, y = _batch()
+  if kind == "training_model":
+    model, loss, data = TrainingModel(ext, pred), None, (x, y)
+  else:
+    model, loss, data = ext, "mse", (x["image"], np.zeros((16, 3), np.float32))
+  compiled.compile_built(model, keras.optimizers.Adam(1e-3), loss)
+  assert model.optimizer.built
+  ds = tf.data.Dataset.from_tensors(data).repeat()
+  model.fit(ds, epochs=2, steps_per_epoch=2, verbose=0)
+  assert len(traces) == 1

@@ -33,7 +33,7 @@ def main(_):
   import tensorflow as tf
   import tf_keras
 
-  from dpfe_tf.models import separation
+  from dpfe_tf.models import compiled, separation
   h, w = (int(v) for v in F.image_size.split("x"))
   tf_keras.utils.set_random_seed(F.seed)
   model = separation.build_extractor(F.layer, (h, w), F.feature_dim, K=tf_keras)
@@ -56,7 +56,7 @@ def main(_):
   x = np.load(os.path.join(F.work_dir, "images.npy"))
   y = np.load(os.path.join(F.work_dir, "targets.npy"))
   calibrate_ranges(qmodel, model, x[:256], tf_keras)
-  qmodel.compile(tf_keras.optimizers.Adam(F.learning_rate), "mse")
+  compiled.compile_built(qmodel, tf_keras.optimizers.Adam(F.learning_rate), "mse")
   ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=F.seed).repeat().batch(F.batch_size)
   hist = qmodel.fit(ds, steps_per_epoch=F.steps, epochs=1, verbose=0)
   rep = np.load(os.path.join(F.work_dir, "representative.npy"))

@@ -32,7 +32,7 @@ from dpfe_tf import config as config_lib
 from dpfe_tf import defences, io_utils, run_dir
 from dpfe_tf.data import attributes as attrs
 from dpfe_tf.data import celeba, pipeline, sampling
-from dpfe_tf.models import moon, separation
+from dpfe_tf.models import compiled, moon, separation
 from dpfe_tf.models.training_model import TrainingModel
 from dpfe_tf.training import callbacks, distribute, search
 
@@ -144,7 +144,7 @@ def fit(ctx: Context, stage: run_dir.Stage, build, train_stream, val_data, *, ep
         ctx.clock.resume(stage.name, initial_epoch)
   else:
     host = build()
-    host.compile(optimizer=keras.optimizers.Adam(lr))
+    compiled.compile_built(host, keras.optimizers.Adam(lr))
     initial_epoch, history = 0, {}
   model = distribute.replicate(host, ctx.strategy)
   guard = callbacks.StopOnNaN()

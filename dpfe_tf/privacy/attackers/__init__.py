@@ -49,6 +49,16 @@ def make(name, reconstruction_noise=(0.0,)):
   raise ValueError(f"unknown attacker {name!r}; choose from {', '.join(CHOICES)}")
 
 
+def check_names(names) -> list[str]:
+  """``names`` as a list, or a ValueError naming those that are not attackers (checked with the config,
+  before TensorFlow starts)."""
+  names = list(names)
+  unknown = [n for n in names if n not in CHOICES]
+  if unknown:
+    raise ValueError(f"unknown attacker(s) {', '.join(unknown)}; choose from {', '.join(CHOICES)}")
+  return names
+
+
 def resolve(names, photos: bool) -> tuple[list[str], list[str]]:
   """(attackers to run, notes on those left out) for ``names`` (``all``, ``feature`` or attacker names).
 
@@ -56,10 +66,7 @@ def resolve(names, photos: bool) -> tuple[list[str], list[str]]:
   real photo files (not the embedded demo's drawings). Asking for one by name when it cannot run
   is an error that says why.
   """
-  names = list(names)
-  unknown = [n for n in names if n not in CHOICES]
-  if unknown:
-    raise ValueError(f"unknown attacker(s) {', '.join(unknown)}; choose from {', '.join(CHOICES)}")
+  names = check_names(names)
   out, notes = [], []
   for n in names:
     if n == "all":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dpfe_tf.models import compiled
 from dpfe_tf.privacy.attackers import base
 
 
@@ -26,7 +27,7 @@ def train_regressor(x, y, seed=0, *, epochs=40, hidden=512, batch_size=128, vali
   for _ in range(2):
     h = keras.layers.Dense(hidden, activation="relu")(h)
   model = keras.Model(inp, keras.layers.Dense(y.shape[1])(h))
-  model.compile(keras.optimizers.Adam(1e-3), "mse")
+  compiled.compile_built(model, keras.optimizers.Adam(1e-3), "mse")
   order = np.random.default_rng(seed).permutation(len(x))
   n_val = max(1, int(validation_fraction * len(x)))
   val, train = order[:n_val], order[n_val:]

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from dpfe_tf.models import compiled
 from dpfe_tf.privacy import measures
 from dpfe_tf.privacy.attackers import base
 
@@ -161,7 +162,7 @@ def train_decoder(features, images, image_size, *, epochs=10, batch_size=64, lr=
   features = np.asarray(features, np.float32)
   decoder = build_decoder(features.shape[1:], image_size)
   model = decoder if perceptual is None else _with_perceptual(decoder, perceptual)
-  model.compile(keras.optimizers.Adam(lr), "mse")
+  compiled.compile_built(model, keras.optimizers.Adam(lr), "mse")
   target = np.asarray(images, np.float32) / 255.0
   guard = callbacks.StopOnNaN()
   hist = model.fit(features, target, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose,

@@ -13,6 +13,8 @@ import dataclasses
 
 import numpy as np
 
+from dpfe_tf.models import compiled
+
 
 @dataclasses.dataclass
 class VerificationResult:
@@ -91,7 +93,7 @@ class VerificationAttacker:
     h = keras.layers.Normalization(mean=x.mean(0), variance=x.var(0) + 1e-6)(inp)
     h = keras.layers.Dense(64, activation="relu")(h)
     model = keras.Model(inp, keras.layers.Dense(1)(h))
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
+    compiled.compile_built(model, keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
     model.fit(x, lab, epochs=self.epochs, batch_size=256, shuffle=True, verbose=0)
     ti, tj, tl = pairs(data.identities, self.max_pairs, data.seed + 1)
     s = model.predict(pair_features(np.asarray(data.features, np.float32), ti, tj), batch_size=4096, verbose=0)[:, 0]

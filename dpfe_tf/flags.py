@@ -234,17 +234,19 @@ def start_tensorflow(devices=True):
       tf.config.list_logical_devices()
 
 
-def cli_main(configure, run, devices=True):
+def cli_main(configure, run, devices=True, tensorflow=True):
   """An absl ``main``: ``configure()`` turns the flags into a checked config (before TensorFlow
   starts, so bad input fails at once), ``run(config)`` does the work and returns the exit code.
-  No positional arguments; user errors are one ``error: ...`` line with exit code 2."""
+  No positional arguments; user errors are one ``error: ...`` line with exit code 2. A command
+  that only reads files the tool wrote (``tensorflow=False``: report) never starts TensorFlow."""
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     setup_logging()
     try:
       cfg = configure()
-      start_tensorflow(devices)
+      if tensorflow:
+        start_tensorflow(devices)
       return run(cfg)
     except USER_ERRORS as e:
       print(f"error: {one_line(e)}", file=sys.stderr)

@@ -76,7 +76,7 @@ def main(argv):
   def run(paths):
     print(report(paths))
     return 0
-  return dflags.cli_main(lambda: argv[1:], run, devices=False)(argv[:1])
+  return dflags.cli_main(lambda: argv[1:], run, tensorflow=False)(argv[:1])  # JSON in, Markdown out
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ def configure():
   cfg = dflags.train_config()
   if F.stage == "original" and cfg.original_model:
     raise ValueError("--stage=original with --original_model has nothing to do: the original MOON is given")
+  if not cfg.data.synthetic:
+    cfg.data.folder()  # a missing data folder is named before TensorFlow starts
   return cfg
 
 

@@ -7,8 +7,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -193,8 +191,7 @@ def test_report_on_a_malformed_metrics_file(trained, tmp_path):
   shutil.copytree(out, copy)
   bad = os.path.join(copy, "conv6_1-G", "dpfe", "metrics.json")
   open(bad, "w").write('{"stage": ')
-  proc = subprocess.run([sys.executable, "-m", "dpfe_tf.report", copy], capture_output=True, text=True)
-  _one_line_error(proc, bad, "not valid JSON")
+  _one_line_error(run_module("report", [copy], cache, check=False, without_tensorflow=True), bad, "not valid JSON")
 
 
 def test_outputs_respect_the_umask(trained):

@@ -36,6 +36,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dpfe_tf.models import compiled
+
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
@@ -172,8 +174,7 @@ def replicate(model, strategy):
   copy = TrainingModel(**parts, name=model.name)  # outside the scope: Keras takes no batch to build it
   with strategy.scope():
     optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
-    copy.compile(optimizer=optimizer)
-    optimizer.build(copy.trainable_variables)
+    compiled.compile_built(copy, optimizer)
     if model.optimizer.built and len(model.optimizer.variables) == len(optimizer.variables):
       for a, b in zip(optimizer.variables, model.optimizer.variables):
         a.assign(b)

@@ -110,6 +110,14 @@ def test_verification_auc_is_half_on_noise_and_high_on_identity():
   assert v.auc == pytest.approx(0.5, abs=0.03) and v.tar_at_far["0.01"] < 0.05
 
 
+def test_verification_pairs_refuse_one_identity():
+  """One person has no different-identity pairs (the sampler used to look for them forever)."""
+  with pytest.raises(ValueError, match="two identities"):
+    verification.pairs(np.zeros(5, int))
+  i, j, same = verification.pairs(np.array([0, 0, 0, 1]))
+  assert same.sum() == 3 and len(same) == 6 and all((i[same == 0] == 3) | (j[same == 0] == 3))
+
+
 def test_roc_auc_and_tar_on_hand_made_scores():
   scores, labels = np.array([0.9, 0.8, 0.3, 0.7, 0.2, 0.1]), np.array([1, 1, 1, 0, 0, 0])
   assert verification.roc_auc(scores, labels) == pytest.approx(8 / 9)

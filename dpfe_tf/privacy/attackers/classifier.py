@@ -7,7 +7,9 @@ the weight decay are chosen among ``GRID`` by 2-fold cross-validation on the fir
 gallery (every identity in every inner fold), by held-out log-rank privacy, then used for every
 fold. The training loop is one compiled ``tf.while_loop``, traced once for every shape (minibatches
 of 256: a few hundred steps are a few hundred passes over a gallery of a few hundred features),
-which trains the classifiers of every fold (or every inner fold) together.
+which trains the classifiers of every fold (or every inner fold) together. XLA compiles it
+(``jit_compile``; ``bench/classifier_folds.py`` times it against the plain graph): once per shape,
+and a model's galleries keep their shapes over the whole noise grid.
 """
 
 from __future__ import annotations
@@ -28,17 +30,16 @@ class Setting:
 
 
 GRID = (Setting(128, 300, 1e-4), Setting(256, 500, 1e-2), Setting(512, 500, 1e-3))
-_TRAIN = None
+_TRAINERS = {}
 
 
-def _trainer():
+def _trainer(xla=True):
   """One compiled training loop (minibatch Adam in a while_loop) for every shape and setting,
   training B independent classifiers at once: every tensor has the fits on its first axis (their
   galleries padded to one length, their classes to one count, absent classes masked out of the
   softmax); the losses are summed, so each fit's gradients and Adam moments are its own."""
-  global _TRAIN
-  if _TRAIN is not None:
-    return _TRAIN
+  if xla in _TRAINERS:
+    return _TRAINERS[xla]
   import tensorflow as tf
   f32 = tf.float32
   spec = [(tf.TensorSpec([None, None, None], f32), tf.TensorSpec([None, None], tf.int32),
@@ -48,7 +49,7 @@ def _trainer():
           (tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], f32)),
           tf.TensorSpec([2], tf.int32)]
 
-  @tf.function(input_signature=spec)
+  @tf.function(input_signature=spec, jit_compile=xla)
   def train(data, params, hyper, seed):
     """data: x (B, N, d), y (B, N), n (B,) samples of each fit, mask (B, K) 0 or -1e9; params: (w1,
     b1, w2, b2) with a leading B; hyper: (steps, batch size, L2 weight)."""
@@ -79,13 +80,14 @@ def _trainer():
     _, params, _, _ = tf.while_loop(lambda t, *_: t < steps, body, (tf.constant(0), params, zeros, zeros))
     return params
 
-  _TRAIN = train
+  _TRAINERS[xla] = train
   return train
 
 
-def fit_many(galleries, setting: Setting, seed=0, batch_size=256):
+def fit_many(galleries, setting: Setting, seed=0, batch_size=256, xla=True):
   """Independent classifiers, one per (gallery features, gallery identities), trained together in
-  one loop; a list of (classes, predict) with ``predict(probe_features) -> log-softmax (n, K)``."""
+  one loop (XLA-compiled unless ``xla`` is False); a list of (classes, predict) with
+  ``predict(probe_features) -> log-softmax (n, K)``."""
   prepared = []
   for f, y in galleries:
     g = np.asarray(f, np.float32)
@@ -101,7 +103,7 @@ def fit_many(galleries, setting: Setting, seed=0, batch_size=256):
   rng = np.random.default_rng(seed)
   init = (rng.normal(0, np.sqrt(2.0 / d), (B, d, h)), np.zeros((B, h)), rng.normal(0, np.sqrt(1.0 / h), (B, h, K)),
           np.zeros((B, K)))
-  w1, b1, w2, b2 = (v.numpy() for v in _trainer()(
+  w1, b1, w2, b2 = (v.numpy() for v in _trainer(xla)(
       (x, y, np.array([len(p[0]) for p in prepared], np.float32), mask),
       tuple(np.asarray(v, np.float32) for v in init),
       (np.int32(setting.steps), np.int32(min(batch_size, N)), np.float32(setting.l2)), np.array([seed, 1], np.int32)))

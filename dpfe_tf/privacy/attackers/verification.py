@@ -4,7 +4,9 @@ A pair model trained on public people pushed through the extractor (same noise):
 pair features [|a - b|, a * b] -> a small MLP -> same / different, on all same-identity pairs of
 the public data (up to ``max_pairs``) and as many random different-identity pairs. Scored on
 every same-identity pair of the evaluated people and as many different ones: ROC AUC and the
-true-accept rate at 1% false accepts (random: 0.5 and 0.01).
+true-accept rate at 1% false accepts (random: 0.5 and 0.01). The MLP is a two-class
+``classifier.fit_many`` (standardised input, one ReLU layer of 64, minibatch Adam): the
+classifier attacker's compiled loop, so a new pair model per noise level costs no new trace.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from dpfe_tf.models import compiled
+from dpfe_tf.privacy.attackers import classifier
 
 
 @dataclasses.dataclass
@@ -38,8 +40,8 @@ def pairs(identities, max_pairs=20000, seed=0):
     a, b = np.triu_indices(len(idx), 1)
     same.append(np.stack([idx[a], idx[b]], 1))
   same = np.concatenate(same) if same else np.zeros((0, 2), int)
-  if len(same) == 0:
-    raise ValueError("verification needs identities with at least two images")
+  if len(same) == 0 or len(np.unique(y)) < 2:
+    raise ValueError("verification needs two identities or more, some with at least two images")
   if len(same) > max_pairs:
     same = same[rng.choice(len(same), max_pairs, replace=False)]
   diff = []
@@ -80,21 +82,17 @@ class VerificationAttacker:
   summary = "pair model (|a-b|, a*b -> MLP) trained on public people: same person or not"
   needs = ("public_features",)
 
-  def __init__(self, epochs=3, max_pairs=8000):
-    self.epochs, self.max_pairs = epochs, max_pairs
+  def __init__(self, epochs=3, max_pairs=8000, hidden=64, batch_size=256):
+    self.epochs, self.max_pairs, self.hidden, self.batch_size = epochs, max_pairs, hidden, batch_size
 
   def run(self, data) -> VerificationResult:
-    import keras
-    keras.utils.set_random_seed(data.seed)
     pf, py = np.asarray(data.public_features, np.float32), data.public_identities
     i, j, lab = pairs(py, self.max_pairs, data.seed)
     x = pair_features(pf, i, j)
-    inp = keras.Input((x.shape[1],))
-    h = keras.layers.Normalization(mean=x.mean(0), variance=x.var(0) + 1e-6)(inp)
-    h = keras.layers.Dense(64, activation="relu")(h)
-    model = keras.Model(inp, keras.layers.Dense(1)(h))
-    compiled.compile_built(model, keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
-    model.fit(x, lab, epochs=self.epochs, batch_size=256, shuffle=True, verbose=0)
+    steps = self.epochs * -(-len(x) // self.batch_size)   # minibatches drawn, as many as the epochs hold
+    _, predict = classifier.fit(x, lab.astype(int), classifier.Setting(self.hidden, steps, 0.0), data.seed,
+                                      self.batch_size)
     ti, tj, tl = pairs(data.identities, self.max_pairs, data.seed + 1)
-    s = model.predict(pair_features(np.asarray(data.features, np.float32), ti, tj), batch_size=4096, verbose=0)[:, 0]
+    log_p = predict(pair_features(np.asarray(data.features, np.float32), ti, tj))
+    s = log_p[:, 1] - log_p[:, 0]   # the same-person logit
     return VerificationResult(self.name, roc_auc(s, tl), tar_at_far(s, tl), int(tl.sum()), int((1 - tl).sum()))

@@ -37,10 +37,13 @@ F = absl_flags.FLAGS
 
 
 def configure():
-  return C.ExportConfig(model_dir=F.model_dir, stage=F.stage, output_dir=F.output_dir, data_dir=F.data_dir,
+  from dpfe_tf import run_dir
+  cfg = C.ExportConfig(model_dir=F.model_dir, stage=F.stage, output_dir=F.output_dir, data_dir=F.data_dir,
                        forms=tuple(F.forms), qat=F.qat, qat_steps=F.qat_steps, trunks=F.trunks,
                        representative=F.representative, parity_images=F.parity_images, min_images=F.min_images,
                        seed=F.seed, cache_dir=F.cache_dir)
+  run_dir.stage_at(cfg.model_dir, cfg.stage)   # a folder without the stage is named before TensorFlow starts
+  return cfg
 
 
 def export_cli(cfg):

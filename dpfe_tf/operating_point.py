@@ -38,16 +38,19 @@ F = absl_flags.FLAGS
 
 
 def configure():
-  return C.OperatingPointConfig(model_dir=F.model_dir or "", folds=F.folds, noise_grid=dflags.floats(F.noise, "noise"),
-                                noise_shape=F.noise_shape, tolerance=F.tolerance, draws=F.draws,
-                                output_dir=F.output_dir)
+  from dpfe_tf import run_dir
+  cfg = C.OperatingPointConfig(model_dir=F.model_dir or "", folds=F.folds, noise_grid=dflags.floats(F.noise, "noise"),
+                               noise_shape=F.noise_shape, tolerance=F.tolerance, draws=F.draws,
+                               output_dir=F.output_dir)
+  run_dir.defended_stage(cfg.model_dir)   # a folder without a defended model is named before TensorFlow starts
+  return cfg
 
 
 def choose(cfg):
   from dpfe_tf import io_utils, plots, run_dir, tables
   from dpfe_tf.training import operating_point
   point = operating_point.run(cfg).as_dict()
-  stage = run_dir.stages_at(cfg.model_dir)[0]
+  stage = run_dir.defended_stage(cfg.model_dir)
   out = cfg.output_dir or os.path.join(run_dir.variant_of(stage).path, f"operating_point-{stage.name}")
   os.makedirs(out, exist_ok=True)
   io_utils.write_json(os.path.join(out, "operating_point.json"), point)

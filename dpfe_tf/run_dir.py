@@ -287,6 +287,30 @@ def stages_at(path, stage_names=None) -> list[Stage]:
   return found
 
 
+def stage_at(path, stage_name) -> Stage:
+  """The one finished split stage a path names: the stage folder itself, or its variant's ``stage_name``."""
+  return stages_at(path, None if Stage(path).is_split else [stage_name])[0]
+
+
+def variant_stages(path, stage_names) -> list[Stage]:
+  """The named finished stages of the variant folder ``path`` (``<run>/<layer>-<set>``), in that order."""
+  found = stages_at(path, stage_names)
+  here = os.path.abspath(path)
+  if variant_of(found[0]).path != here:
+    raise ValueError(f"{here} is not a variant folder: name the <run>/<layer>-<set> folder "
+                     f"({variant_of(found[0]).path})")
+  by_name = {s.name: s for s in found}
+  return [by_name[n] for n in stage_names]
+
+
+def defended_stage(path) -> Stage:
+  """The defended model's stage a path names (refused: the original MOON's or Simple's)."""
+  stage = stages_at(path)[0]
+  if stage.name in (ORIGINAL, SIMPLE):
+    raise ValueError(f"{path} is the {stage.name} stage: name a defended model's folder")
+  return stage
+
+
 def variant_of(stage: Stage) -> Variant:
   return Variant(os.path.dirname(stage.path))
 

@@ -46,7 +46,7 @@ def extractor_file(folder: str, layer: str, form: str) -> str:
   return os.path.join(folder, f"extractor_{layer}_{form}.tflite")
 
 def _inputs(cfg: config_lib.ExportConfig) -> _Inputs:
-  stage = run_dir.stages_at(cfg.model_dir, [cfg.stage] if not run_dir.Stage(cfg.model_dir).is_split else None)[0]
+  stage = run_dir.stage_at(cfg.model_dir, cfg.stage)
   split = stage.halves()
   tcfg = stage.train_config()
   data = tcfg.data if cfg.data_dir is None else dataclasses.replace(tcfg.data, data_dir=cfg.data_dir)

@@ -35,16 +35,13 @@ class Sender:
 
 def sender(variant_dir, source) -> Sender:
   import keras
-  simple = run_dir.Variant(variant_dir).stage(run_dir.SIMPLE)
+  simple, *stage = run_dir.variant_stages(variant_dir, [run_dir.SIMPLE] + ([] if source == "original" else [source]))
   cfg = simple.train_config()
   original = run_dir.load_model(run_dir.original_of(simple), "the original MOON")
   if source == "original":
     model = keras.Model(original.input, original.get_layer(cfg.layer).output)
   else:
-    stage = run_dir.Variant(variant_dir).stage(source)
-    if not stage.done:
-      raise FileNotFoundError(f"{variant_dir}: no finished {source} stage to invert")
-    model = stage.load("extractor")
+    model = stage[0].load("extractor")
   return Sender(model, cfg.layer, original, cfg.data)
 
 

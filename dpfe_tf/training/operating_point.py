@@ -150,9 +150,7 @@ def run(cfg: config_lib.OperatingPointConfig, progress=print) -> OperatingPoint:
   """Chooses the operating noise of the defended model in ``cfg.model_dir``. Writes only the folds'
   models (``<variant>/<defence>.operating-folds``, removed once every fold is scored)."""
   from dpfe_tf.training import stages
-  stage = run_dir.stages_at(cfg.model_dir)[0]
-  if stage.name in (run_dir.ORIGINAL, run_dir.SIMPLE):
-    raise ValueError(f"{cfg.model_dir} is the {stage.name} stage: name a defended model's folder")
+  stage = run_dir.defended_stage(cfg.model_dir)
   train_cfg = _fixed_recipe(stage)
   names = train_cfg.attribute_names
   t0 = time.time()

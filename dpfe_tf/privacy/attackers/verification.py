@@ -91,7 +91,7 @@ class VerificationAttacker:
     x = pair_features(pf, i, j)
     steps = self.epochs * -(-len(x) // self.batch_size)   # minibatches drawn, as many as the epochs hold
     _, predict = classifier.fit(x, lab.astype(int), classifier.Setting(self.hidden, steps, 0.0), data.seed,
-                                      self.batch_size)
+                                self.batch_size)
     ti, tj, tl = pairs(data.identities, self.max_pairs, data.seed + 1)
     log_p = predict(pair_features(np.asarray(data.features, np.float32), ti, tj))
     s = log_p[:, 1] - log_p[:, 0]   # the same-person logit

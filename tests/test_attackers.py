@@ -80,9 +80,11 @@ def test_classifier_is_tuned_by_cross_validation_on_the_gallery():
   assert r.notes["setting"] == {"hidden": a.setting.hidden, "steps": a.setting.steps, "l2": a.setting.l2}
 
 
-def test_classifiers_trained_together_stay_independent():
+@pytest.mark.parametrize("xla", [True, False], ids=["xla", "plain_graph"])
+def test_classifiers_trained_together_stay_independent(xla):
   """Galleries of different sizes and class counts in one loop: each classifier answers over its
-  own classes only, one that sees identity identifies, one on noise stays at chance."""
+  own classes only, one that sees identity identifies, one on noise stays at chance (XLA-compiled,
+  as the attacker runs, and the plain graph the bench compares it with)."""
   d = _data(leak=3.0)
   rng = np.random.default_rng(6)
   keep = d.identities < d.identities.min() + 12   # 12 of the 20 people
@@ -92,7 +94,7 @@ def test_classifiers_trained_together_stay_independent():
   pos = {i: p for p, i in enumerate(np.flatnonzero(keep))}
   (c1, p1), (c2, p2) = classifier.fit_many(
       [(d.features[even], d.identities[even]), (noise[[pos[i] for i in k_even]], d.identities[k_even])],
-      classifier.GRID[0])
+      classifier.GRID[0], xla=xla)
   assert len(c1) == 20 and len(c2) == 12
   s1, s2 = p1(d.features[odd]), p2(noise[[pos[i] for i in k_odd]])
   assert s1.shape == (odd.sum(), 20) and s2.shape == (len(k_odd), 12)

@@ -483,7 +483,11 @@ class VerifyConfig:
       raise ValueError("name the extractor (--extractor) and a folder of labelled photos (--data_dir)")
     if self.split not in SPLITS + ("all",):
       raise ValueError(f"unknown split {self.split!r}; use all, {', '.join(SPLITS)}")
-    self.attackers = tuple(self.attackers)
+    self.attackers = tuple(self.attackers) or ("feature",)
+    other = [n for n in self.attackers if n not in ("all", "feature") + attackers_lib.GALLERY_ATTACKERS]
+    if other:
+      raise ValueError(f"verify has no public people, so it runs {', '.join(attackers_lib.GALLERY_ATTACKERS)} "
+                       f"(all / feature: those); not {', '.join(other)}")
     _positive(self, "min_images")
 
 

@@ -26,8 +26,8 @@ absl_flags.DEFINE_string("card", None, "Its model card (default: the .json besid
 absl_flags.DEFINE_string("data_dir", None, "CelebA-layout folder of the user's labelled photos.")
 absl_flags.DEFINE_enum("split", V.split, ["all", *C.SPLITS], "Which partition of --data_dir.")
 absl_flags.DEFINE_string("predictor", None, "Optional cloud predictor (.keras) to report accuracy.")
-absl_flags.DEFINE_list("attackers", list(V.attackers), "Attackers on the features: feature (kde, lda, classifier) "
-                       "or some of them.")
+absl_flags.DEFINE_list("attackers", list(V.attackers), "Attackers on the features: feature (kde, lda, classifier: "
+                       "those that need no public people) or some of them.")
 absl_flags.DEFINE_bool("rotate", V.rotate, "Every kept image is a probe once.")
 absl_flags.DEFINE_string("output", None, "Also write the report as JSON here.")
 absl_flags.DEFINE_string("cache_dir", None, "Decoded-image cache.")

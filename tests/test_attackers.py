@@ -9,7 +9,7 @@ import pytest
 
 from conftest import CELEBA_SUBSET, needs_celeba_subset
 from dpfe_tf.privacy import attackers, face, measures, tradeoff
-from dpfe_tf.privacy.attackers import classifier, linkage, verification
+from dpfe_tf.privacy.attackers import classifier, embedding, linkage, verification
 from dpfe_tf.privacy.attackers.base import AttackData
 
 needs_face = pytest.mark.skipif(not face.available(), reason="the 'attacks' extra (dlib) is not installed")
@@ -39,7 +39,7 @@ def _run(name, data):
   return measures.pooled(attackers.make(name), data, measures.splits(data.identities, 18, seed=0, rotate=True))
 
 
-@pytest.mark.parametrize("name", ["kde", "lda", "classifier", "linkage"])
+@pytest.mark.parametrize("name", ["kde", "lda", "classifier", "embedding", "linkage"])
 def test_attacker_identifies_encoded_identity_and_is_random_on_noise(name):
   strong = _run(name, _data(leak=3.0))
   assert strong.top1 > 0.8 and strong.log_rank_privacy < 0.1, name
@@ -100,6 +100,32 @@ def test_classifiers_trained_together_stay_independent(xla):
   assert s1.shape == (odd.sum(), 20) and s2.shape == (len(k_odd), 12)
   assert (c1[s1.argmax(1)] == d.identities[odd]).mean() > 0.8
   assert (c2[s2.argmax(1)] == d.identities[k_odd]).mean() < 0.3   # 1/12 = 0.08
+
+
+def _rings(K, n, seed):
+  """Identity as the radius of a circle, the angle random: every person's mean is near the origin."""
+  rng = np.random.default_rng(seed)
+  radius = rng.uniform(1.0, 5.0, K)
+  y = np.repeat(np.arange(K) + 1000 * seed, n)
+  angle = rng.uniform(0, 2 * np.pi, len(y))
+  f = np.concatenate([radius[y % 1000, None] * np.stack([np.cos(angle), np.sin(angle)], 1)
+                      + 0.03 * rng.normal(size=(len(y), 2)), 0.5 * rng.normal(size=(len(y), 8))], 1)
+  return f, y
+
+
+def test_embedding_learned_on_public_people_reads_identity_that_lda_cannot():
+  """Where identity is not linear in the feature (a radius), LDA is near chance and the embeddings,
+  learned on other people only, identify."""
+  f, y = _rings(20, 25, 1)
+  pf, py = _rings(80, 20, 2)
+  d = AttackData(f, y, 0, pf, py)
+  lda, emb = _run("lda", d), _run("embedding", d)
+  assert lda.log_rank_privacy > 0.55, lda.log_rank_privacy       # random: 0.70
+  assert emb.log_rank_privacy < lda.log_rank_privacy - 0.2, (emb.log_rank_privacy, lda.log_rank_privacy)
+  assert emb.notes["hidden"] == [s.hidden for s in embedding.GRID]
+  d.public_features = None
+  with pytest.raises(ValueError, match="needs public data"):
+    _run("embedding", d)
 
 
 def test_verification_auc_is_half_on_noise_and_high_on_identity():

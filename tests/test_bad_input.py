@@ -94,6 +94,8 @@ CASES = [
     ("compare", ["--defences=simple,pca"], ["unknown defence 'pca'"]),
     ("compare", ["--defences=simple,nopeek", "--against=dpfe"], ["--against=dpfe is not among --defences"]),
     ("report", ["{data}/nothing"], ["no such folder"]),
+    ("verify", ["--extractor=x.tflite", "--data_dir={data}", "--attackers=lda,embedding"],
+     ["verify has no public people", "not embedding"]),
 ]
 
 

@@ -206,12 +206,12 @@ def test_evaluate_cli_writes_report(small_run, tmp_path):
   assert [c["name"] for c in ev["curves"]] == ["simple", "dpfe"] and ev["images"] == 40
   pts = ev["curves"][0]["points"]
   assert [p["r"] for p in pts] == [0.0, 1.0, 8.0]
-  assert set(pts[0]["privacy"]) == {"kde", "lda", "classifier"} and "verification" in pts[0]
+  assert set(pts[0]["privacy"]) == {"kde", "lda", "classifier", "embedding"} and "verification" in pts[0]
   assert pts[0]["privacy"]["kde"]["n_probe"] == 40 and pts[0]["privacy"]["kde"]["K"] == 4  # rotated
   w = pts[0]["worst"]
   assert w["log_rank_privacy"] == min(p["log_rank_privacy"] for p in pts[0]["privacy"].values())
   each = pts[0]["interval_95"]["per_attacker"]
-  for a in ("kde", "lda", "classifier"):
+  for a in ("kde", "lda", "classifier", "embedding"):
     lo, hi = each[a]["log_rank_privacy"]
     assert lo <= pts[0]["privacy"][a]["log_rank_privacy"] <= hi
   assert pts[0]["privacy"][w["attacker"]]["log_rank_privacy"] == w["log_rank_privacy"]

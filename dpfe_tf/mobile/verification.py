@@ -48,7 +48,7 @@ def verify(cfg: config_lib.VerifyConfig) -> dict:
   data = load_photos(cfg, model.input_shape[1:3])
   features = model.run(np.asarray(data.images, np.float32))
   names, _ = attackers_lib.resolve(cfg.attackers, photos=False)
-  names = [n for n in names if n in attackers_lib.FEATURE_ATTACKERS]
+  names = [n for n in names if n in attackers_lib.GALLERY_ATTACKERS]   # no public people here
   kept = measures.kept_indices(data.identities, cfg.min_images)
   attack = AttackData(features[kept], data.identities[kept], cfg.seed)
   folds = measures.splits(attack.identities, cfg.min_images, seed=cfg.seed, rotate=cfg.rotate)

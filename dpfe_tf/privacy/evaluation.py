@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 
 import numpy as np
 
@@ -129,7 +128,7 @@ class _Sources:
                                      cache_dir=cfg.cache_dir or model.data.cache_dir)
     self.public = None
     self.notes = []
-    needs_public = any(n in names for n in ("lda", "linkage", "reconstruction", attackers_lib.VERIFICATION))
+    needs_public = any(n in names for n in attackers_lib.USE_PUBLIC)
     if needs_public or cfg.noise_shape == "predictor":
       if cfg.data_dir is None and cfg.split == "train":
         self.notes.append("no public data for the attackers: the evaluated partition is the training one")
@@ -152,8 +151,7 @@ def _usable(names, sources: _Sources):
   """The attackers whose inputs exist (the others are left out with a note)."""
   out = []
   for n in names:
-    need_public = n in ("linkage", "reconstruction", attackers_lib.VERIFICATION)
-    if need_public and sources.public is None:
+    if n in attackers_lib.NEED_PUBLIC and sources.public is None:
       sources.notes.append(f"{n} attacker not run: no public data")
       continue
     out.append(n)

@@ -6,6 +6,8 @@ come from ``privacy.measures.identify``):
 - ``kde``: the reference code's per-identity Gaussian KDE on gallery features (the paper's measure);
 - ``lda``: a Gaussian classifier with one shared covariance (gallery means, public covariance);
 - ``classifier``: an MLP on the gallery features, tuned by cross-validation on the gallery;
+- ``embedding``: an identity embedding learned on the public people (an MLP's hidden layer), then
+  ``lda`` in it: identity where it is not linear in the feature;
 - ``linkage``: a regressor from the feature to a real face recogniser's embedding (dlib), trained on
   public people, matched against the gallery's real photos;
 - ``reconstruction``: a decoder from the feature to the image, its output embedded by the face
@@ -20,10 +22,15 @@ from __future__ import annotations
 
 from dpfe_tf.privacy import face
 
-FEATURE_ATTACKERS = ("kde", "lda", "classifier")
+#: Need only the gallery's features (``lda`` pools the public people's covariance when it has them).
+GALLERY_ATTACKERS = ("kde", "lda", "classifier")
+FEATURE_ATTACKERS = GALLERY_ATTACKERS + ("embedding",)
 FACE_ATTACKERS = ("linkage", "reconstruction")
 IDENTIFYING = FEATURE_ATTACKERS + FACE_ATTACKERS
 VERIFICATION = "verification"
+#: Cannot run without the public people's features; ``USE_PUBLIC`` also lists ``lda``, which uses them.
+NEED_PUBLIC = ("embedding",) + FACE_ATTACKERS + (VERIFICATION,)
+USE_PUBLIC = ("lda",) + NEED_PUBLIC
 CHOICES = ("all", "feature") + IDENTIFYING + (VERIFICATION,)
 
 
@@ -37,6 +44,9 @@ def make(name, reconstruction_noise=(0.0,)):
   if name == "classifier":
     from dpfe_tf.privacy.attackers.classifier import ClassifierAttacker
     return ClassifierAttacker()
+  if name == "embedding":
+    from dpfe_tf.privacy.attackers.embedding import EmbeddingAttacker
+    return EmbeddingAttacker()
   if name == "linkage":
     from dpfe_tf.privacy.attackers.linkage import LinkageAttacker
     return LinkageAttacker()

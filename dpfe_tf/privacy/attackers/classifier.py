@@ -84,10 +84,9 @@ def _trainer(xla=True):
   return train
 
 
-def fit_many(galleries, setting: Setting, seed=0, batch_size=256, xla=True):
-  """Independent classifiers, one per (gallery features, gallery identities), trained together in
-  one loop (XLA-compiled unless ``xla`` is False); a list of (classes, predict) with
-  ``predict(probe_features) -> log-softmax (n, K)``."""
+def _train_many(galleries, setting: Setting, seed, batch_size, xla):
+  """Trains one classifier per (features, identities) in one loop: ([(classes, mu, sd)], (w1, b1, w2, b2))
+  with the fits on the parameters' first axis."""
   prepared = []
   for f, y in galleries:
     g = np.asarray(f, np.float32)
@@ -103,10 +102,18 @@ def fit_many(galleries, setting: Setting, seed=0, batch_size=256, xla=True):
   rng = np.random.default_rng(seed)
   init = (rng.normal(0, np.sqrt(2.0 / d), (B, d, h)), np.zeros((B, h)), rng.normal(0, np.sqrt(1.0 / h), (B, h, K)),
           np.zeros((B, K)))
-  w1, b1, w2, b2 = (v.numpy() for v in _trainer(xla)(
+  params = tuple(v.numpy() for v in _trainer(xla)(
       (x, y, np.array([len(p[0]) for p in prepared], np.float32), mask),
       tuple(np.asarray(v, np.float32) for v in init),
       (np.int32(setting.steps), np.int32(min(batch_size, N)), np.float32(setting.l2)), np.array([seed, 1], np.int32)))
+  return [(classes, mu, sd) for _, _, classes, mu, sd in prepared], params
+
+
+def fit_many(galleries, setting: Setting, seed=0, batch_size=256, xla=True):
+  """Independent classifiers, one per (gallery features, gallery identities), trained together in
+  one loop (XLA-compiled unless ``xla`` is False); a list of (classes, predict) with
+  ``predict(probe_features) -> log-softmax (n, K)``."""
+  fitted, (w1, b1, w2, b2) = _train_many(galleries, setting, seed, batch_size, xla)
 
   def predictor(b, mu, sd, k):
     def predict(probe):
@@ -115,7 +122,14 @@ def fit_many(galleries, setting: Setting, seed=0, batch_size=256, xla=True):
       m = logits.max(1, keepdims=True)
       return logits - m - np.log(np.exp(logits - m).sum(1, keepdims=True))
     return predict
-  return [(classes, predictor(b, mu, sd, len(classes))) for b, (_, _, classes, mu, sd) in enumerate(prepared)]
+  return [(classes, predictor(b, mu, sd, len(classes))) for b, (classes, mu, sd) in enumerate(fitted)]
+
+
+def fit_embedding(features, identities, setting: Setting, seed=0, batch_size=256):
+  """``embed(features) -> (n, hidden)``: the hidden ReLU layer of one classifier trained on
+  (features, identities), an identity embedding for people it never saw."""
+  [(_, mu, sd)], (w1, b1, _, _) = _train_many([(features, identities)], setting, seed, batch_size, True)
+  return lambda f: np.maximum((np.asarray(f, np.float64) - mu) / sd @ w1[0] + b1[0], 0.0)
 
 
 def fit(gallery_f, gallery_y, setting: Setting, seed=0, batch_size=256):

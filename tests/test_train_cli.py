@@ -202,7 +202,7 @@ def evaluate_small(small_run, rep, stage="", noise="0,1,8", attackers="kde,lda,c
 @on_small_run
 def test_evaluate_cli_writes_report(small_run, tmp_path):
   rep = str(tmp_path / "report")
-  proc, ev = evaluate_small(small_run, rep)
+  proc, ev = evaluate_small(small_run, rep, attackers="feature,verification")
   assert [c["name"] for c in ev["curves"]] == ["simple", "dpfe"] and ev["images"] == 40
   pts = ev["curves"][0]["points"]
   assert [p["r"] for p in pts] == [0.0, 1.0, 8.0]
@@ -219,7 +219,7 @@ def test_evaluate_cli_writes_report(small_run, tmp_path):
   for v in ev["superiority"]:
     assert v["verdict"] in proc.stdout
   rows = open(os.path.join(rep, "evaluation.csv")).read().splitlines()
-  assert len(rows) == 1 + 2 * 3 * 4  # models x noise levels x (3 attackers + verification)
+  assert len(rows) == 1 + 2 * 3 * 5  # models x noise levels x (4 attackers + verification)
   for png in ("accuracy_vs_log_rank_privacy.png", "attackers_at_noise0.png", "rank_guarantee.png"):
     assert open(os.path.join(rep, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 

@@ -6,8 +6,8 @@ come from ``privacy.measures.identify``):
 - ``kde``: the reference code's per-identity Gaussian KDE on gallery features (the paper's measure);
 - ``lda``: a Gaussian classifier with one shared covariance (gallery means, public covariance);
 - ``classifier``: an MLP on the gallery features, tuned by cross-validation on the gallery;
-- ``embedding``: an identity embedding learned on the public people (an MLP's hidden layer), then
-  ``lda`` in it: identity where it is not linear in the feature;
+- ``embedding``: identity embeddings learned on the public people (MLP hidden layers of three
+  sizes), ``lda`` in each, log-posteriors summed: identity where it is not linear in the feature;
 - ``linkage``: a regressor from the feature to a real face recogniser's embedding (dlib), trained on
   public people, matched against the gallery's real photos;
 - ``reconstruction``: a decoder from the feature to the image, its output embedded by the face

@@ -35,8 +35,8 @@ from dpfe_tf.privacy import attackers as attackers_lib
 from dpfe_tf.privacy import measures
 from dpfe_tf.privacy.attackers.base import AttackData
 
-#: The gallery attackers: the weights of docs/results.md were chosen with these (the embedding
-#: attacker, trained on public people at every candidate, would double the search's scoring time).
+#: The gallery attackers: the weights of docs/results.md were chosen with these, and the search
+#: keeps choosing what it chose then (the final evaluation adds the embedding attacker).
 SEARCH_ATTACKERS = attackers_lib.GALLERY_ATTACKERS
 #: Training images whose features give the LDA attacker its covariance during the search.
 PUBLIC_IMAGES = 1024

@@ -84,6 +84,12 @@ def _trainer(xla=True):
   return train
 
 
+def log_softmax(logits):
+  """Row-wise log-softmax of (n, K) scores."""
+  m = logits.max(1, keepdims=True)
+  return logits - m - np.log(np.exp(logits - m).sum(1, keepdims=True))
+
+
 def _train_many(galleries, setting: Setting, seed, batch_size, xla):
   """Trains one classifier per (features, identities) in one loop: ([(classes, mu, sd)], (w1, b1, w2, b2))
   with the fits on the parameters' first axis."""
@@ -118,9 +124,7 @@ def fit_many(galleries, setting: Setting, seed=0, batch_size=256, xla=True):
   def predictor(b, mu, sd, k):
     def predict(probe):
       hidden = np.maximum((np.asarray(probe, np.float64) - mu) / sd @ w1[b] + b1[b], 0.0)
-      logits = (hidden @ w2[b] + b2[b])[:, :k]
-      m = logits.max(1, keepdims=True)
-      return logits - m - np.log(np.exp(logits - m).sum(1, keepdims=True))
+      return log_softmax((hidden @ w2[b] + b2[b])[:, :k])
     return predict
   return [(classes, predictor(b, mu, sd, len(classes))) for b, (classes, mu, sd) in enumerate(fitted)]
 

@@ -13,16 +13,9 @@ gallery and the probes, as for every attacker.
 
 from __future__ import annotations
 
-import numpy as np
-
 from dpfe_tf.privacy.attackers import base, classifier, lda
 
 GRID = tuple(classifier.Setting(h, 500, 1e-3) for h in (16, 32, 64))
-
-
-def _log_softmax(s):
-  s = s - s.max(1, keepdims=True)
-  return s - np.log(np.exp(s).sum(1, keepdims=True))
 
 
 class EmbeddingAttacker(base.Attacker):
@@ -53,5 +46,5 @@ class EmbeddingAttacker(base.Attacker):
     total, classes = 0.0, None
     for part, attacker in self._parts:
       classes, s, _ = attacker.scores(part, gallery, probe)
-      total = total + _log_softmax(s)
+      total = total + classifier.log_softmax(s)
     return classes, total, {"hidden": [s.hidden for s in self.grid], "steps": self.grid[0].steps}

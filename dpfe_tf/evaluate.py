@@ -22,7 +22,8 @@ from dpfe_tf import flags as dflags
 dflags.evaluation()
 dflags.output_dir("Where the report goes (default: <first model_dir>/evaluation).")
 absl_flags.DEFINE_multi_string("model_dir", None, "A variant folder (<run>/<layer>-<set>: its simple/ and defence "
-                               "stages) or a stage folder (extractor.keras + predictor.keras). Repeatable.")
+                               "stages) or a stage folder (extractor.keras + predictor.keras). Repeatable. Default: runs/demo/conv7-G, "
+                               "what python -m dpfe_tf.train writes.")
 absl_flags.DEFINE_string("data_dir", None, "CelebA-layout folder to evaluate on (default: the models' training data).")
 absl_flags.DEFINE_string("cache_dir", None, "Decoded-image cache.")
 absl_flags.DEFINE_integer("limit", None, "Evaluate at most this many images.")
@@ -32,7 +33,7 @@ F = absl_flags.FLAGS
 
 def configure():
   from dpfe_tf import run_dir
-  cfg = dflags.eval_config(F.model_dir or [_default_model_dir()], F.output_dir, F.data_dir)
+  cfg = dflags.eval_config(F.model_dir or [run_dir.default_variant()], F.output_dir, F.data_dir)
   for path in cfg.model_dirs:  # a folder without trained models is named before TensorFlow starts
     run_dir.stages_at(path)
   return cfg
@@ -47,16 +48,6 @@ def evaluate(cfg):
     paths = reports.write_evaluation(result, out)
   print(tables.evaluation_report(result, paths))
   return 0
-
-
-def _default_model_dir():
-  """The variant the default training command writes (runs/demo/conv7-G), if it exists."""
-  from dpfe_tf import config, run_dir
-  cfg = config.TrainConfig()
-  path = run_dir.RunDir(cfg.output_dir).variant(cfg.variant).path
-  if not os.path.isdir(path):
-    raise FileNotFoundError(f"no --model_dir given and no {path}: train first (python -m dpfe_tf.train) or name a folder")
-  return path
 
 
 def _variant_dir(path):

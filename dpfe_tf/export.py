@@ -1,6 +1,7 @@
 """Exports a trained extractor to TFLite in several forms, with model cards and parity figures.
 
-    python -m dpfe_tf.export --model_dir=runs/demo/conv7-G            # the dpfe stage -> dpfe/tflite/
+    python -m dpfe_tf.export                                          # the demo's dpfe stage -> runs/demo/conv7-G/dpfe/tflite/
+    python -m dpfe_tf.export --model_dir=runs/celeba-subset/conv7-G   # its dpfe stage -> dpfe/tflite/
     python -m dpfe_tf.export --model_dir=runs/demo/conv7-G/simple --qat
 
 float32, dynamic-range, float16 and full-int8 files (+ a quantisation-aware-trained int8 with
@@ -21,7 +22,8 @@ E = C.ExportConfig
 dflags.seed()
 dflags.min_images()
 dflags.output_dir("Where the .tflite files go (default: <stage>/tflite).")
-absl_flags.DEFINE_string("model_dir", None, "A stage folder (extractor.keras), or a variant folder with --stage.")
+absl_flags.DEFINE_string("model_dir", None, "A stage folder (extractor.keras), or a variant folder with --stage "
+                         "(default: runs/demo/conv7-G, what python -m dpfe_tf.train writes).")
 absl_flags.DEFINE_string("stage", E.stage, "Stage to export when --model_dir is a variant folder.")
 absl_flags.DEFINE_string("data_dir", None, "Data for calibration and parity (default: the training data).")
 absl_flags.DEFINE_string("cache_dir", None, "Decoded-image cache.")
@@ -31,14 +33,13 @@ absl_flags.DEFINE_integer("qat_steps", E.qat_steps, "QAT fine-tuning steps (dist
 absl_flags.DEFINE_bool("trunks", E.trunks, "Also export the trunks at the paper's layers and the full MOON.")
 absl_flags.DEFINE_integer("representative", E.representative, "Training images used to calibrate int8.")
 absl_flags.DEFINE_integer("parity_images", E.parity_images, "Test images used for the parity figures.")
-absl_flags.mark_flag_as_required("model_dir")
 dflags.adopt()
 F = absl_flags.FLAGS
 
 
 def configure():
   from dpfe_tf import run_dir
-  cfg = C.ExportConfig(model_dir=F.model_dir, stage=F.stage, output_dir=F.output_dir, data_dir=F.data_dir,
+  cfg = C.ExportConfig(model_dir=F.model_dir or run_dir.default_variant(), stage=F.stage, output_dir=F.output_dir, data_dir=F.data_dir,
                        forms=tuple(F.forms), qat=F.qat, qat_steps=F.qat_steps, trunks=F.trunks,
                        representative=F.representative, parity_images=F.parity_images, min_images=F.min_images,
                        seed=F.seed, cache_dir=F.cache_dir)

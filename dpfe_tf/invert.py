@@ -1,6 +1,7 @@
 """The reconstruction attack: train decoders on what the phone sends, measure what they recover.
 
-    python -m dpfe_tf.invert --model_dir=runs/demo/conv7-G --source=original,simple,dpfe
+    python -m dpfe_tf.invert                                          # the demo run: original, simple, dpfe
+    python -m dpfe_tf.invert --model_dir=runs/celeba-subset/conv7-G --source=original,simple,dpfe
 
 For each variant folder (its cut layer) and source (original: the raw cut; simple or a defence:
 the private feature) a decoder is trained on the training partition and measured on the test
@@ -22,7 +23,8 @@ from dpfe_tf import flags as dflags
 I = C.InvertConfig
 dflags.seed()
 dflags.output_dir("Where the report goes (default: <first model_dir>/inversion).")
-absl_flags.DEFINE_multi_string("model_dir", None, "Variant folder(s) (<run>/<layer>-<set>); each contributes its cut layer.")
+absl_flags.DEFINE_multi_string("model_dir", None, "Variant folder(s) (<run>/<layer>-<set>); each contributes its cut "
+                               "layer (default: runs/demo/conv7-G, what python -m dpfe_tf.train writes).")
 absl_flags.DEFINE_list("source", list(I.sources), "What the attacker inverts: original (the raw cut), simple, or a defence.")
 absl_flags.DEFINE_string("data_dir", None, "CelebA-layout folder (default: the variants' training data).")
 absl_flags.DEFINE_string("cache_dir", None, "Decoded-image cache.")
@@ -34,14 +36,13 @@ absl_flags.DEFINE_integer("grid_images", I.grid_images, "Test images shown in th
 absl_flags.DEFINE_string("perceptual_layer", None, "Also match the reconstruction to the photo in the original MOON's "
                          "output at this layer (e.g. conv3_relu): a perceptual loss on a fixed network.")
 absl_flags.DEFINE_bool("face_recogniser", I.face_recogniser, "Re-identify with dlib's face recogniser when installed.")
-absl_flags.mark_flag_as_required("model_dir")
 dflags.adopt()
 F = absl_flags.FLAGS
 
 
 def configure():
   from dpfe_tf import run_dir
-  cfg = C.InvertConfig(model_dirs=tuple(F.model_dir), sources=tuple(F.source), data_dir=F.data_dir,
+  cfg = C.InvertConfig(model_dirs=tuple(F.model_dir or [run_dir.default_variant()]), sources=tuple(F.source), data_dir=F.data_dir,
                        output_dir=F.output_dir, epochs=F.epochs, batch_size=F.batch_size,
                        learning_rate=F.learning_rate, grid_images=F.grid_images, perceptual_layer=F.perceptual_layer,
                        face_recogniser=F.face_recogniser, seed=F.seed, limit=F.limit, cache_dir=F.cache_dir)

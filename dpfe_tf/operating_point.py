@@ -24,7 +24,8 @@ from dpfe_tf import flags as dflags
 from dpfe_tf.privacy import noise
 
 O = C.OperatingPointConfig
-absl_flags.DEFINE_string("model_dir", None, "The defended model's stage folder (<run>/<layer>-<set>/<defence>).")
+absl_flags.DEFINE_string("model_dir", None, "The defended model's stage folder (<run>/<layer>-<set>/<defence>; "
+                         "default: runs/demo/conv7-G/dpfe, what python -m dpfe_tf.train writes).")
 absl_flags.DEFINE_integer("folds", O.folds, "0: score on the validation people; k >= 2: on k folds of the training "
                           "people, each fold's models trained on the other folds.")
 absl_flags.DEFINE_list("noise", [f"{r:g}" for r in C.OPERATING_NOISE_GRID], "Noise scales r to choose from.")
@@ -39,7 +40,7 @@ F = absl_flags.FLAGS
 
 def configure():
   from dpfe_tf import run_dir
-  cfg = C.OperatingPointConfig(model_dir=F.model_dir or "", folds=F.folds, noise_grid=dflags.floats(F.noise, "noise"),
+  cfg = C.OperatingPointConfig(model_dir=F.model_dir or run_dir.default_defended_stage(), folds=F.folds, noise_grid=dflags.floats(F.noise, "noise"),
                                noise_shape=F.noise_shape, tolerance=F.tolerance, draws=F.draws,
                                output_dir=F.output_dir)
   run_dir.defended_stage(cfg.model_dir)   # a folder without a defended model is named before TensorFlow starts

@@ -257,6 +257,21 @@ class RunDir:
     return cfg.original_model or self.original.model_path("model")
 
 
+def default_variant() -> str:
+  """The variant the default training command writes (runs/demo/conv7-G): what a command given no
+  ``--model_dir`` works on, once it exists."""
+  cfg = config_lib.TrainConfig()
+  path = RunDir(cfg.output_dir).variant(cfg.variant).path
+  if not os.path.isdir(path):
+    raise FileNotFoundError(f"no --model_dir given and no {path}: train first (python -m dpfe_tf.train) or name a folder")
+  return path
+
+
+def default_defended_stage() -> str:
+  """The default training command's defended stage (runs/demo/conv7-G/dpfe)."""
+  return os.path.join(default_variant(), config_lib.TrainConfig().defence.name)
+
+
 def stages_at(path, stage_names=None) -> list[Stage]:
   """The finished split stages a path names: a stage folder, or a variant folder (all its stages,
   or those in ``stage_names``), or a run folder with a single variant."""

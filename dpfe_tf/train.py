@@ -35,6 +35,9 @@ def configure():
   if F.tpu and F.strategy != "tpu":
     raise ValueError("--tpu applies to --strategy=tpu only")
   cfg = dflags.train_config()
+  if F.seeds > 1 and not F.evaluate:
+    raise ValueError(f"--seeds={F.seeds} trains the extra seeds during the evaluation, which --noevaluate skips: "
+                     f"drop --noevaluate, or later run python -m dpfe_tf.evaluate --model_dir=<variant> --seeds={F.seeds}")
   if F.stage == "original" and cfg.original_model:
     raise ValueError("--stage=original with --original_model has nothing to do: the original MOON is given")
   if not cfg.data.synthetic:

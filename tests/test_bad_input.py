@@ -69,6 +69,7 @@ CASES = [
     ("train", ["--tpu=my-tpu"], ["--tpu applies to --strategy=tpu only"]),
     ("train", ["--cpu_replicas=2"], ["--cpu_replicas applies to --strategy=mirrored only"]),
     ("train", ["--stage=original", "--original_model=x.keras"], ["nothing to do"]),
+    ("train", ["--seeds=3", "--noevaluate"], ["--seeds=3 trains the extra seeds during the evaluation"]),
     ("train", ["--data_dir={data}/missing"], ["data dir not found"]),
     ("train", ["--output_dir={data}/list_attr_celeba.txt/x", "--data_dir={data}", *TINY], ["Not a directory"]),
     ("evaluate", ["--model_dir={variant}", "--probe_fraction=1.5"], ["probe_fraction must be in (0, 0.5]"]),
@@ -110,6 +111,25 @@ def test_bad_input_is_one_line(trained, tiny_faces, command, args, words):
   early = args[0] not in AFTER_TENSORFLOW
   args = [a.format(data=tiny_faces, run=out, variant=variant) for a in args]
   _one_line_error(run_module(command, args, cache, check=False, without_tensorflow=early), *words)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export", "invert", "operating_point"])
+def test_given_no_model_dir_before_any_training_says_to_train_first(tmp_path, command):
+  """A command given no --model_dir works on what the default training writes (runs/demo/conv7-G in
+  the working folder); before it exists, one line says so, before TensorFlow starts."""
+  proc = run_module(command, [], str(tmp_path / "cache"), check=False, without_tensorflow=True, cwd=tmp_path)
+  line = _one_line_error(proc, "no --model_dir given", "train first (python -m dpfe_tf.train)")
+  assert os.path.join(str(tmp_path), "runs", "demo", "conv7-G") in line
+
+
+def test_export_given_no_model_dir_exports_the_default_runs_dpfe(trained, tmp_path):
+  _, variant, cache, _ = trained
+  os.makedirs(tmp_path / "runs" / "demo")
+  os.symlink(variant, tmp_path / "runs" / "demo" / "conv7-G")
+  out = tmp_path / "tflite"
+  run_module("export", ["--forms=float32", f"--output_dir={out}", "--min_images=5"], cache, cwd=tmp_path)
+  card = json.load(open(out / "extractor_conv6_1_float32.json"))
+  assert card["source"]["stage_dir"] == os.path.join(str(tmp_path), "runs", "demo", "conv7-G", "dpfe")
 
 
 def test_damaged_model_files_name_the_file_and_what_to_do(trained, tmp_path):

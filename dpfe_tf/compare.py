@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from absl import app
 from absl import flags as absl_flags
 
 from dpfe_tf import flags as dflags
@@ -67,4 +66,4 @@ main = dflags.cli_main(configure, compare_cli)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  dflags.run(main)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 
-from absl import app
 from absl import flags as absl_flags
 
 from dpfe_tf import flags as dflags
@@ -59,4 +58,4 @@ main = dflags.cli_main(configure, evaluate)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  dflags.run(main)

@@ -12,7 +12,6 @@ layers and the full MOON too (for bench/tflite_host.py and the Figure 11 table).
 
 from __future__ import annotations
 
-from absl import app
 from absl import flags as absl_flags
 
 from dpfe_tf import config as C
@@ -59,4 +58,4 @@ main = dflags.cli_main(configure, export_cli)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  dflags.run(main)

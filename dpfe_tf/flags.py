@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import sys
 
 from absl import app
@@ -234,6 +235,29 @@ def start_tensorflow(devices=True):
       tf.config.list_logical_devices()
 
 
+def parse(argv):
+  """absl's flag parsing (``app.run``'s ``flags_parser``) under the tool's error contract: a flag
+  absl itself refuses (not a number, not one of the choices, a required flag missing) is one
+  ``error: ...`` line with exit code 2, as every other bad input is."""
+  try:
+    return absl_flags.FLAGS(argv)
+  except absl_flags.Error as e:
+    lines = [re.sub(r"flag --(\w+)=None: Flag --\1 must have a value other than None\.", r"--\1 is required",
+                    " ".join(line.split())) for line in str(e).splitlines() if line.strip()]
+    usage_error(f"{'; '.join(lines)} (--helpshort lists the flags)")
+
+
+def usage_error(message: str):
+  """A command line the tool cannot run: one ``error:`` line, exit code 2."""
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def run(main):
+  """``app.run`` with the tool's flag parsing (:func:`parse`): the last line of every command."""
+  app.run(main, flags_parser=parse)
+
+
 def cli_main(configure, run, devices=True, tensorflow=True):
   """An absl ``main``: ``configure()`` turns the flags into a checked config (before TensorFlow
   starts, so bad input fails at once), ``run(config)`` does the work and returns the exit code.
@@ -241,7 +265,7 @@ def cli_main(configure, run, devices=True, tensorflow=True):
   that only reads files the tool wrote (``tensorflow=False``: report) never starts TensorFlow."""
   def main(argv):
     if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+      usage_error(f"unexpected arguments: {' '.join(argv[1:])} (flags are written --name=value)")
     setup_logging()
     try:
       cfg = configure()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 
-from absl import app
 from absl import flags as absl_flags
 
 from dpfe_tf import config as C
@@ -68,4 +67,4 @@ main = dflags.cli_main(configure, invert_cli)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  dflags.run(main)

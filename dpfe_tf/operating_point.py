@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 
-from absl import app
 from absl import flags as absl_flags
 
 from dpfe_tf import config as C
@@ -65,4 +64,4 @@ main = dflags.cli_main(configure, choose)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  dflags.run(main)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 
-from absl import app
 
 from dpfe_tf import flags as dflags
 
@@ -71,7 +70,7 @@ def report(paths) -> str:
 
 def main(argv):
   if len(argv) < 2:
-    raise app.UsageError("name one or more run or variant folders")
+    dflags.usage_error("name one or more run or variant folders (python -m dpfe_tf.report runs/demo)")
 
   def run(paths):
     print(report(paths))
@@ -80,4 +79,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  dflags.run(main)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app
 from absl import flags as absl_flags
 
 from dpfe_tf import flags as dflags
@@ -104,7 +103,7 @@ main = dflags.cli_main(configure, train, devices=False)
 
 
 def run():
-  app.run(main)
+  dflags.run(main)
 
 
 if __name__ == "__main__":

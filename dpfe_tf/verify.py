@@ -12,7 +12,6 @@ hash does not match (the report is still printed).
 
 from __future__ import annotations
 
-from absl import app
 from absl import flags as absl_flags
 
 from dpfe_tf import config as C
@@ -56,4 +55,4 @@ main = dflags.cli_main(configure, verify_cli)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  dflags.run(main)

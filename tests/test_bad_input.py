@@ -97,6 +97,13 @@ CASES = [
     ("report", ["{data}/nothing"], ["no such folder"]),
     ("verify", ["--extractor=x.tflite", "--data_dir={data}", "--attackers=lda,embedding"],
      ["verify has no public people", "not embedding"]),
+    # What absl itself refuses while parsing, and stray words: the same one line, not absl's FATAL and usage.
+    ("train", ["--layer=conv9"], ["flag --layer=conv9: value should be one of", "--helpshort lists the flags"]),
+    ("train", ["--nosuchflag"], ["Unknown command line flag 'nosuchflag'"]),
+    ("evaluate", ["--seeds=abc"], ["flag --seeds=abc: invalid literal"]),
+    ("evaluate", ["{variant}"], ["unexpected arguments:", "flags are written --name=value"]),
+    ("verify", [], ["--extractor is required; --data_dir is required"]),
+    ("report", [], ["name one or more run or variant folders"]),
 ]
 
 
@@ -108,7 +115,7 @@ AFTER_TENSORFLOW = ("--output_dir={data}/list_attr_celeba.txt/x",)
 @pytest.mark.parametrize("command,args,words", CASES, ids=[f"{c}{' '.join(a)}" for c, a, _ in CASES])
 def test_bad_input_is_one_line(trained, tiny_faces, command, args, words):
   out, variant, cache, _ = trained
-  early = args[0] not in AFTER_TENSORFLOW
+  early = not args or args[0] not in AFTER_TENSORFLOW
   args = [a.format(data=tiny_faces, run=out, variant=variant) for a in args]
   _one_line_error(run_module(command, args, cache, check=False, without_tensorflow=early), *words)
 

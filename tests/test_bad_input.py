@@ -129,14 +129,17 @@ def test_given_no_model_dir_before_any_training_says_to_train_first(tmp_path, co
   assert os.path.join(str(tmp_path), "runs", "demo", "conv7-G") in line
 
 
-def test_export_given_no_model_dir_exports_the_default_runs_dpfe(trained, tmp_path):
-  _, variant, cache, _ = trained
+def test_given_no_model_dir_the_commands_find_the_default_runs_stages(trained, tmp_path, monkeypatch):
+  _, variant, _, _ = trained
   os.makedirs(tmp_path / "runs" / "demo")
   os.symlink(variant, tmp_path / "runs" / "demo" / "conv7-G")
-  out = tmp_path / "tflite"
-  run_module("export", ["--forms=float32", f"--output_dir={out}", "--min_images=5"], cache, cwd=tmp_path)
-  card = json.load(open(out / "extractor_conv6_1_float32.json"))
-  assert card["source"]["stage_dir"] == os.path.join(str(tmp_path), "runs", "demo", "conv7-G", "dpfe")
+  monkeypatch.chdir(tmp_path)
+  default = os.path.join(str(tmp_path), "runs", "demo", "conv7-G")
+  assert run_dir.default_variant() == default
+  assert run_dir.default_defended_stage() == os.path.join(default, "dpfe")
+  assert run_dir.stage_at(run_dir.default_variant(), config.ExportConfig.stage).name == "dpfe"   # export's
+  assert [s.name for s in run_dir.stages_at(run_dir.default_variant())] == ["simple", "dpfe"]   # evaluate's
+  assert run_dir.defended_stage(run_dir.default_defended_stage()).name == "dpfe"   # operating_point's
 
 
 def test_damaged_model_files_name_the_file_and_what_to_do(trained, tmp_path):

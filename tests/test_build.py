@@ -19,9 +19,10 @@ def _commands_in_build():
 
 
 def test_every_command_has_a_py_binary():
-  # A command is a top-level module of dpfe_tf with an absl main; workers run as python -m in subprocesses.
+  # A command is a top-level module of dpfe_tf with an absl main (run by dflags.run); workers run as
+  # python -m in subprocesses.
   commands = {os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "dpfe_tf", "*.py"))
-              if "app.run(main)" in open(p).read()}
+              if "dflags.run(main)" in open(p).read()}
   assert commands >= {"train", "evaluate", "compare", "export", "verify", "invert", "report"}
   assert commands == _commands_in_build()
   workers = {os.path.relpath(p, os.path.join(ROOT, "dpfe_tf"))[:-3] for p in glob.glob(

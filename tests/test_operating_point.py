@@ -117,7 +117,6 @@ def test_cli_writes_the_choice_table_and_figure_and_refuses_bad_input(tiny_run, 
   assert (tmp_path / "operating_point.png").stat().st_size > 10_000
   for args, message in (([f"--model_dir={variant}/dpfe", "--folds=1"], "folds must be 0"),
                         ([f"--model_dir={variant}/simple"], "name a defended model's folder"),
-                        ([], "name the defended model's stage folder"),
                         ([f"--model_dir={variant}/dpfe", "--noise=0,x"], "--noise must be a comma list")):
     bad = run_module("operating_point", args, cache, check=False)
     assert bad.returncode == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

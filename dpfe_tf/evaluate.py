@@ -21,8 +21,8 @@ from dpfe_tf import flags as dflags
 dflags.evaluation()
 dflags.output_dir("Where the report goes (default: <first model_dir>/evaluation).")
 absl_flags.DEFINE_multi_string("model_dir", None, "A variant folder (<run>/<layer>-<set>: its simple/ and defence "
-                               "stages) or a stage folder (extractor.keras + predictor.keras). Repeatable. Default: runs/demo/conv7-G, "
-                               "what python -m dpfe_tf.train writes.")
+                               "stages) or a stage folder (extractor.keras + predictor.keras). Repeatable. "
+                               "Default: runs/demo/conv7-G, what python -m dpfe_tf.train writes.")
 absl_flags.DEFINE_string("data_dir", None, "CelebA-layout folder to evaluate on (default: the models' training data).")
 absl_flags.DEFINE_string("cache_dir", None, "Decoded-image cache.")
 absl_flags.DEFINE_integer("limit", None, "Evaluate at most this many images.")

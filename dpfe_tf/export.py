@@ -38,8 +38,8 @@ F = absl_flags.FLAGS
 
 def configure():
   from dpfe_tf import run_dir
-  cfg = C.ExportConfig(model_dir=F.model_dir or run_dir.default_variant(), stage=F.stage, output_dir=F.output_dir, data_dir=F.data_dir,
-                       forms=tuple(F.forms), qat=F.qat, qat_steps=F.qat_steps, trunks=F.trunks,
+  cfg = C.ExportConfig(model_dir=F.model_dir or run_dir.default_variant(), stage=F.stage, output_dir=F.output_dir,
+                       data_dir=F.data_dir, forms=tuple(F.forms), qat=F.qat, qat_steps=F.qat_steps, trunks=F.trunks,
                        representative=F.representative, parity_images=F.parity_images, min_images=F.min_images,
                        seed=F.seed, cache_dir=F.cache_dir)
   run_dir.stage_at(cfg.model_dir, cfg.stage)   # a folder without the stage is named before TensorFlow starts

@@ -258,9 +258,9 @@ def run(main):
   app.run(main, flags_parser=parse)
 
 
-def cli_main(configure, run, devices=True, tensorflow=True):
+def cli_main(configure, work, devices=True, tensorflow=True):
   """An absl ``main``: ``configure()`` turns the flags into a checked config (before TensorFlow
-  starts, so bad input fails at once), ``run(config)`` does the work and returns the exit code.
+  starts, so bad input fails at once), ``work(config)`` does it and returns the exit code.
   No positional arguments; user errors are one ``error: ...`` line with exit code 2. A command
   that only reads files the tool wrote (``tensorflow=False``: report) never starts TensorFlow."""
   def main(argv):
@@ -271,7 +271,7 @@ def cli_main(configure, run, devices=True, tensorflow=True):
       cfg = configure()
       if tensorflow:
         start_tensorflow(devices)
-      return run(cfg)
+      return work(cfg)
     except USER_ERRORS as e:
       print(f"error: {one_line(e)}", file=sys.stderr)
       return 2

@@ -41,8 +41,8 @@ F = absl_flags.FLAGS
 
 def configure():
   from dpfe_tf import run_dir
-  cfg = C.InvertConfig(model_dirs=tuple(F.model_dir or [run_dir.default_variant()]), sources=tuple(F.source), data_dir=F.data_dir,
-                       output_dir=F.output_dir, epochs=F.epochs, batch_size=F.batch_size,
+  cfg = C.InvertConfig(model_dirs=tuple(F.model_dir or [run_dir.default_variant()]), sources=tuple(F.source),
+                       data_dir=F.data_dir, output_dir=F.output_dir, epochs=F.epochs, batch_size=F.batch_size,
                        learning_rate=F.learning_rate, grid_images=F.grid_images, perceptual_layer=F.perceptual_layer,
                        face_recogniser=F.face_recogniser, seed=F.seed, limit=F.limit, cache_dir=F.cache_dir)
   for path in cfg.model_dirs:   # every variant's Simple and sources, named before TensorFlow starts

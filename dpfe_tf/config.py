@@ -36,6 +36,9 @@ OPERATING_NOISE_GRID = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 SPLITS = ("train", "val", "test")
 #: What the evaluation can add beside trained stages: the original MOON's cut, PCA to the feature dim.
 BASELINES = ("original_pca",)
+#: What each extra seed of an evaluation trains again: Simple and the defence from the run's one
+#: original MOON, or its own original MOON too (then the seeds cover the whole training's spread).
+SEEDS_RETRAIN = ("simple", "original")
 MIN_IMAGE_SIDE = 16
 
 
@@ -308,9 +311,11 @@ class TrainConfig:
     return self.images_per_identity or sampling.images_per_identity_for(
         self.batch_size // self.pair_groups, self.same_pair_fraction)
 
-  def for_seed(self, k: int, original_model: str) -> "TrainConfig":
-    """The same Simple/defence training with seed + k from a given original MOON."""
-    return dataclasses.replace(self, seed=self.seed + k, original_model=original_model, overwrite=False)
+  def for_seed(self, k: int, original_model: str | None, output_dir: str | None = None) -> "TrainConfig":
+    """The same Simple/defence training with seed + k from a given original MOON (``original_model``
+    None: an original MOON of its own, trained in ``output_dir``)."""
+    return dataclasses.replace(self, seed=self.seed + k, original_model=original_model,
+                               output_dir=output_dir or self.output_dir, overwrite=False)
 
 
 @dataclasses.dataclass
@@ -329,6 +334,7 @@ class EvalConfig:
   rotate: bool = True                    # every kept image a probe once
   seed: int = 0
   seeds: int = 1
+  seeds_retrain: str = "simple"          # what an extra seed trains again: simple (and the defence) or original too
   bootstrap: int = 1000
   reconstruction_noise: tuple = (0.0,)   # noise levels at which the reconstruction attacker runs
   against: str | None = None             # verdicts of every model against this one (None: every pair)
@@ -362,6 +368,11 @@ class EvalConfig:
       raise ValueError(f"unknown baseline(s) {self.baselines}; choose from {', '.join(BASELINES)}")
     _positive(self, "min_images", "seeds", "bootstrap")
     _positive(self, "limit", allow_none=True)
+    if self.seeds_retrain not in SEEDS_RETRAIN:
+      raise ValueError(f"unknown --seeds_retrain {self.seeds_retrain!r}; use {' or '.join(SEEDS_RETRAIN)}")
+    if self.seeds_retrain == "original" and self.seeds < 2:
+      raise ValueError("--seeds_retrain=original trains the extra seeds again from their own original MOON: "
+                       "give --seeds=2 or more")
     _fraction(self, "probe_fraction", 0.0, 0.5, hi_open=False)
 
 

@@ -143,7 +143,11 @@ def evaluation():
   _define("float", "probe_fraction", E.probe_fraction, "Fraction of the kept images that are probes in a fold.")
   _define("bool", "rotate", E.rotate, "Rotate the gallery/probe split so every kept image is a probe once.")
   _define("integer", "seeds", E.seeds, "Train (if missing, in <variant>/seeds/seed_k) and evaluate each model with this "
-          "many seeds; curves pooled, intervals stratified by seed.")
+          "many seeds; curves pooled, intervals stratified by seed, and a t interval across the seeds' own figures.")
+  _define("enum", "seeds_retrain", E.seeds_retrain, "What each extra seed trains again: simple (Simple and the "
+          "defence, from the run's one original MOON) or original (its own original MOON too, in "
+          "<variant>/seeds/own_original/seed_k: the interval across seeds then covers the whole training).",
+          enum_values=list(C.SEEDS_RETRAIN))
   _define("integer", "bootstrap", E.bootstrap, "Bootstrap resamples of the 95% intervals.")
   _define("list", "reconstruction_noise", _list(E.reconstruction_noise), "Noise levels at which the reconstruction "
           "attacker runs (it trains a decoder per level).")
@@ -197,7 +201,8 @@ def eval_config(model_dirs, output_dir=None, data_dir=None) -> C.EvalConfig:
       noise_grid=floats(F.noise, "noise"), noise_shape=F.noise_shape, operating_noise=F.operating_noise,
       attackers=tuple(F.attackers),
       min_images=F.min_images,
-      probe_fraction=F.probe_fraction, rotate=F.rotate, seed=F.seed, seeds=F.seeds, bootstrap=F.bootstrap,
+      probe_fraction=F.probe_fraction, rotate=F.rotate, seed=F.seed, seeds=F.seeds,
+      seeds_retrain=F.seeds_retrain, bootstrap=F.bootstrap,
       reconstruction_noise=floats(F.reconstruction_noise, "reconstruction_noise"), baselines=tuple(F.baselines),
       cache_dir=F.cache_dir if "cache_dir" in F else None, limit=F.limit if "limit" in F else None)
 

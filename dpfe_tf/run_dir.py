@@ -220,8 +220,12 @@ class Variant:
         if os.path.isdir(self.path) else []
     return [self.stage(n) for n in names if self.stage(n).done and self.stage(n).is_split]
 
-  def seed(self, k: int) -> "Variant":
-    return self if k == 0 else Variant(os.path.join(self.path, "seeds", f"seed_{k}"))
+  def seed(self, k: int, own_original: bool = False) -> "Variant":
+    """Seed k's copy of this variant: seeds/seed_k (from the run's original MOON) or
+    seeds/own_original/seed_k (a run folder of its own: its original MOON, Simple and defence)."""
+    if k == 0:
+      return self
+    return Variant(os.path.join(self.path, "seeds", *(("own_original",) if own_original else ()), f"seed_{k}"))
 
   def report_dir(self, kind):
     """evaluation, compare or inversion."""

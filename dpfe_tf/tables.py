@@ -95,7 +95,19 @@ def intervals_table(curves, point_ci) -> str:
     lines.append(f"  {c.name:<12} accuracy {p.accuracy:.3f} [{ci['accuracy'][0]:.3f}, {ci['accuracy'][1]:.3f}]"
                  f"  log-rank privacy {lrp:.3f} [{ci['log_rank_privacy'][0]:.3f}, {ci['log_rank_privacy'][1]:.3f}]"
                  f" ({who})  top-1 {top1:.3f} [{ci['top1'][0]:.3f}, {ci['top1'][1]:.3f}] ({top_who}){ver}")
+    if ci.get("across_seeds"):
+      a = ci["across_seeds"]
+      lines.append(f"  {'':<12} across the {a['log_rank_privacy']['n']} seeds: accuracy "
+                   f"{across_seeds_text(a['accuracy'], '.3f')}  log-rank privacy "
+                   f"{across_seeds_text(a['log_rank_privacy'], '.3f')}")
   return "\n".join(lines)
+
+
+def across_seeds_text(a: dict, fmt: str = "+.3f") -> str:
+  """An ``intervals.across_seeds`` result in words: mean [t interval] (each seed's figure)."""
+  lo, hi = a["interval"]
+  return (f"{a['mean']:{fmt}} [{lo:{fmt}}, {hi:{fmt}}] (t, {a['n'] - 1} df; seeds "
+          + ", ".join(f"{v:{fmt}}" for v in a["per_seed"]) + ")")
 
 
 def verdict_lines(verdicts) -> list[str]:
@@ -110,6 +122,13 @@ def verdict_lines(verdicts) -> list[str]:
       lo, hi = interval["first_point_log_rank_gap_ci"]
       first = f"; at noise 0 {v['a']} - {v['b']}: {interval['first_point_log_rank_gap']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
     out.append(f"{v['measure'].replace('_', ' ')}: {v['verdict']}{gap}{first}")
+    if interval.get("across_seeds"):
+      a = interval["across_seeds"]
+      each = ("each its own original MOON, Simple and defence" if a.get("retrained") == "original"
+              else "each its own Simple and defence, one original MOON")
+      out.append(f"  at noise 0 across the {a['n']} seeds ({each}; the worst attacker chosen on each): "
+                 f"{v['a']} - {v['b']} {across_seeds_text(a)}, "
+                 + ("excludes zero" if a["excludes_zero"] else "includes zero"))
     out += [f"  {what}: {operating_point_gaps(o)}" for what, o in (v.get("operating_point") or {}).items()]
   return out
 
@@ -196,10 +215,16 @@ def evaluation_rows(run: str, ev: dict) -> list[dict]:
                      top1_attacker=worst.get("top1_attacker"),
                      per_attacker={a: q["log_rank_privacy"] for a, q in p["privacy"].items()},
                      random_log_rank=next(iter(p["privacy"].values()))["random_log_rank"] if p["privacy"] else None,
-                     verification=p.get("verification"), seeds=ev.get("seeds", 1),
+                     verification=p.get("verification"), seeds=seeds_text(ev),
                      verdicts=[v for v in ev.get("superiority", []) if v["measure"] == "log_rank_privacy"
                                and c["name"] in (v["a"], v["b"])]))
   return rows
+
+
+def seeds_text(ev: dict) -> str:
+  """How many seeds an evaluation pooled, and whether each trained its own original MOON."""
+  n = ev.get("seeds", 1)
+  return f"{n}, each its own original MOON" if n > 1 and ev.get("seeds_retrain") == "original" else str(n)
 
 
 def markdown_evaluation(rows) -> str:

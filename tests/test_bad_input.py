@@ -76,6 +76,9 @@ CASES = [
     ("evaluate", ["--model_dir={variant}", "--probe_fraction=0"], ["probe_fraction must be in (0, 0.5]"]),
     ("evaluate", ["--model_dir={variant}", "--bootstrap=0"], ["bootstrap must be a positive whole number"]),
     ("evaluate", ["--model_dir={variant}", "--seeds=0"], ["seeds must be a positive whole number"]),
+    ("evaluate", ["--model_dir={variant}", "--seeds_retrain=original"], ["--seeds_retrain=original trains the extra "
+                                                                         "seeds again", "give --seeds=2 or more"]),
+    ("evaluate", ["--seeds_retrain=everything"], ["flag --seeds_retrain=everything: value should be one of"]),
     ("evaluate", ["--model_dir={variant}", "--noise=0,x"], ["--noise must be a comma list of numbers"]),
     ("evaluate", ["--model_dir={variant}", "--noise=1,0"], ["increasing"]),
     ("evaluate", ["--model_dir={variant}", "--attackers=oracle"], ["unknown attacker(s) oracle"]),

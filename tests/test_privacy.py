@@ -273,3 +273,30 @@ def test_paired_gap_interval_excludes_zero_only_for_a_real_gap():
   assert g["first_point_log_rank_gap"] > 0 and g["first_point_excludes_zero"]
   same = intervals.gap_intervals(base, base, n_boot=300)
   assert same["first_point_log_rank_gap_ci"] == [0.0, 0.0] and not same["first_point_excludes_zero"]
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 4, 7, 12, 40])
+@pytest.mark.parametrize("level", [0.8, 0.95, 0.99])
+def test_t_quantile_matches_scipy(df, level):
+  from scipy import stats
+
+  from dpfe_tf.privacy import intervals
+  assert intervals.t_quantile(df, level) == pytest.approx(stats.t.ppf(0.5 + level / 2, df), rel=1e-9)
+
+
+def test_interval_across_seeds_is_the_t_interval_of_the_seeds_mean():
+  from scipy import stats
+
+  from dpfe_tf.privacy import intervals
+  per_seed = [0.07, 0.095, 0.081]
+  a = intervals.across_seeds(per_seed)
+  lo, hi = stats.t.interval(0.95, len(per_seed) - 1, loc=np.mean(per_seed), scale=stats.sem(per_seed))
+  assert a["interval"] == pytest.approx([lo, hi]) and a["mean"] == pytest.approx(np.mean(per_seed))
+  assert a["per_seed"] == per_seed and a["n"] == 3 and a["excludes_zero"]
+  # Three seeds of one sign but far apart: the bootstrap within seeds would exclude zero, this does not.
+  assert not intervals.across_seeds([0.01, 0.2, 0.02])["excludes_zero"]
+  assert intervals.across_seeds([0.1, 0.1])["interval"] == [0.1, 0.1]
+  with pytest.raises(ValueError, match="at least 2 seeds"):
+    intervals.across_seeds([0.1])
+  with pytest.raises(ValueError, match="whole number"):
+    intervals.t_quantile(0)

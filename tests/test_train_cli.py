@@ -265,6 +265,38 @@ def test_evaluate_with_seeds_pools_and_reports_intervals(small_run, tmp_path):
   lrp = [v for v in ev["superiority"] if v["measure"] == "log_rank_privacy"][0]
   assert lrp["a"] == "dpfe" and len(lrp["interval"]["first_point_log_rank_gap_ci"]) == 2
   assert "95% intervals" in proc.stdout
+  # Each seed's own figure and the t interval across the seeds: with one attacker and as many probes
+  # per seed, their mean is the pooled figure.
+  across = p0["interval_95"]["across_seeds"]["log_rank_privacy"]
+  assert len(across["per_seed"]) == 2 and across["mean"] == pytest.approx(p0["privacy"]["kde"]["log_rank_privacy"])
+  assert across["interval"][0] <= across["mean"] <= across["interval"][1]
+  simple0 = ev["curves"][0]["points"][0]["interval_95"]["across_seeds"]["log_rank_privacy"]
+  gap = lrp["interval"]["across_seeds"]
+  assert gap["per_seed"] == pytest.approx([d - s for d, s in zip(across["per_seed"], simple0["per_seed"])])
+  assert ev["seeds_retrain"] == "simple" and "across the 2 seeds (each its own Simple and defence, one original MOON" \
+      in proc.stdout
+  assert not os.path.exists(os.path.join(variant, "seeds", "own_original"))
+
+
+@on_small_run
+def test_evaluate_with_seeds_that_retrain_the_original_moon(small_run, tmp_path):
+  out, variant, cache, _ = small_run
+  rep = str(tmp_path / "own")
+  proc = run_evaluate([f"--model_dir={os.path.join(variant, 'simple')}", f"--output_dir={rep}", "--seeds=2",
+                       "--seeds_retrain=original", "--min_images=5", "--noise=0", "--attackers=kde",
+                       "--bootstrap=50"], cache)
+  seed1 = os.path.join(variant, "seeds", "own_original", "seed_1")
+  own = json.load(open(os.path.join(seed1, "original", "config.json")))
+  assert own["identity"]["seed"] == 1 and own["identity"]["epochs"] == 2
+  assert json.load(open(os.path.join(seed1, "simple", "config.json")))["identity"]["original"] == {
+      "trained_here": own["identity"]}
+  mine, runs = (run_dir.load_model(os.path.join(d, "original", "model.keras"), "the original MOON").get_weights()[0]
+                for d in (seed1, out))
+  assert mine.shape == runs.shape and not np.allclose(mine, runs)  # another original MOON, not a copy
+  ev = json.load(open(os.path.join(rep, "evaluation.json")))
+  assert ev["seeds"] == 2 and ev["seeds_retrain"] == "original"
+  assert len(ev["curves"][0]["points"][0]["interval_95"]["across_seeds"]["log_rank_privacy"]["per_seed"]) == 2
+  assert "across the 2 seeds: accuracy" in proc.stdout
 
 
 @on_small_run

@@ -7,8 +7,10 @@ never seen in training): the private features, Gaussian noise N(0, r C) over the
 cloud predictor's accuracy and every attacker's measures on the same probes (every kept image a
 probe once). The attacker's public data are the training partition (other people) through the
 same extractor; its photos are the evaluated images' own files. With ``seeds`` > 1 each model is
-trained again with seeds + 1..seeds-1 (from the same original MOON, with the weight seed 0 chose)
-and the curves are pooled; intervals are stratified by seed.
+trained again with seeds + 1..seeds-1 (from the same original MOON, with the weight seed 0 chose;
+with ``seeds_retrain="original"`` each seed trains its own original MOON first) and the curves are
+pooled; intervals are stratified by seed, and each seed's own noise-0 figures give a Student-t
+interval across the seeds beside them (``intervals.across_seeds``).
 """
 
 from __future__ import annotations
@@ -95,13 +97,15 @@ def check_comparable(models: list[EvalModel]):
         "them on one data set, or evaluate them separately")
 
 
-def seed_stage(stage: run_dir.Stage, k: int) -> run_dir.Stage:
-  """Seed k's copy of a stage, trained (Simple and this stage) if missing."""
+def seed_stage(stage: run_dir.Stage, k: int, own_original: bool = False) -> run_dir.Stage:
+  """Seed k's copy of a stage, trained (Simple and this stage; with ``own_original`` its own original
+  MOON first, in a run folder of its own) if missing."""
   if k == 0:
     return stage
   from dpfe_tf.training import stages as stages_lib
   variant = run_dir.variant_of(stage)
-  target = variant.seed(k).stage(stage.name)
+  seed_variant = variant.seed(k, own_original)
+  target = seed_variant.stage(stage.name)
   if target.done:
     return target
   cfg = stage.train_config()
@@ -109,10 +113,14 @@ def seed_stage(stage: run_dir.Stage, k: int) -> run_dir.Stage:
     chosen = stage.metrics().get("defence", {})
     cfg = dataclasses.replace(cfg, defence=dataclasses.replace(
         cfg.defence, beta=chosen.get("beta", cfg.defence.beta), margin=chosen.get("margin")))
-  cfg = cfg.for_seed(k, run_dir.original_of(stage))
-  todo = (run_dir.SIMPLE,) if stage.name == run_dir.SIMPLE else (run_dir.SIMPLE, stage.name)
-  print(f"== seed {cfg.seed}: {' and '.join(todo)} in {variant.seed(k).path}", flush=True)
-  stages_lib.run(cfg, todo, variant=variant.seed(k))
+  if own_original:
+    cfg = cfg.for_seed(k, None, output_dir=seed_variant.path)
+  else:
+    cfg = cfg.for_seed(k, run_dir.original_of(stage))
+  todo = ((run_dir.ORIGINAL,) if own_original else ()) + (
+      (run_dir.SIMPLE,) if stage.name == run_dir.SIMPLE else (run_dir.SIMPLE, stage.name))
+  print(f"== seed {cfg.seed}: {', '.join(todo)} in {seed_variant.path}", flush=True)
+  stages_lib.run(cfg, todo, variant=seed_variant)
   return target
 
 
@@ -177,6 +185,7 @@ def evaluate(cfg: config_lib.EvalConfig, progress=True) -> EvaluationResult:
     notes.append("reconstruction attacker not run (--reconstruction_noise is empty)")
   sources = _Sources(cfg, first[0], wanted)
   wanted = _usable(wanted, sources)
+  train = None
   if "original_pca" in cfg.baselines:
     train = sources.public  # the training partition, already loaded for the attackers
     if train is None:
@@ -184,10 +193,10 @@ def evaluate(cfg: config_lib.EvalConfig, progress=True) -> EvaluationResult:
     first = [original_pca(base[0], train)] + first
     base = [base[0]] + base
     names = ["original-pca"] + names
+  own = cfg.seeds_retrain == "original"
   per_seed = []
   for k in range(cfg.seeds):
-    models = first if k == 0 else [m if m.name == "original-pca" else load(seed_stage(s, k), n)
-                                   for m, s, n in zip(first, base, names)]
+    models = first if k == 0 else [_seed_model(m, s, n, k, own, train) for m, s, n in zip(first, base, names)]
     per_seed.append(_curves(cfg, k, models, wanted, sources, progress))
   ceiling = face_ceiling(cfg, sources, len(per_seed)) if sources.photos is not None else None
   curves = [tradeoff.pool([s[i] for s in per_seed]) if cfg.seeds > 1 else per_seed[0][i]
@@ -206,14 +215,47 @@ def evaluate(cfg: config_lib.EvalConfig, progress=True) -> EvaluationResult:
   if cfg.against is not None and cfg.against not in [c.name for c in curves]:
     raise ValueError(f"no model named {cfg.against!r} to compare against (models: {', '.join(c.name for c in curves)})")
   verdicts, point_ci = compare(curves, cfg.bootstrap, cfg.seed, groups, cfg.against, cfg.operating_noise)
+  if cfg.seeds > 1:
+    add_across_seeds(per_seed, verdicts, point_ci, cfg.seeds_retrain)
   meta = {"data_dir": sources.evaluated.data_dir, "split": cfg.split, "images": len(sources.evaluated),
           "identities": sources.evaluated.num_identities, "models": {m.name: m.stage.path for m in first},
           "noise_grid": list(cfg.noise_grid), "noise_shape": cfg.noise_shape, "seed": cfg.seed, "seeds": cfg.seeds,
+          "seeds_retrain": cfg.seeds_retrain if cfg.seeds > 1 else None,
           "rotated": cfg.rotate or cfg.seeds > 1, "bootstrap": cfg.bootstrap, "attackers": wanted,
           "public_data": None if sources.public is None else {"images": len(sources.public),
                                                                 "identities": sources.public.num_identities},
           "notes": notes, "face_recogniser_ceiling": ceiling}
   return EvaluationResult(curves, verdicts, point_ci, notes, meta)
+
+
+def _seed_model(first: EvalModel, stage: run_dir.Stage, name: str, k: int, own_original: bool, train) -> EvalModel:
+  """Seed k's copy of a model: the stage trained again with seed k; the original-PCA baseline is the
+  run's own unless each seed has its own original MOON."""
+  if first.name != "original-pca":
+    return load(seed_stage(stage, k, own_original), name)
+  return original_pca(seed_stage(stage, k, own_original), train) if own_original else first
+
+
+def noise0_worst(curve) -> float:
+  """The worst case over the attackers of a curve's first point (noise 0 on the default grid)."""
+  return curve.points[0].worst("log_rank_privacy")[0]
+
+
+def add_across_seeds(per_seed: list, verdicts: list, point_ci: dict, retrain: str = "simple"):
+  """Each seed's own figures at the first noise level (the worst attacker chosen on each seed) and a
+  Student-t interval of their mean over the seeds: into each model's first point interval and into
+  each log-rank verdict (the gap of the pair, seed by seed). ``retrain``: what each seed trained
+  again (``EvalConfig.seeds_retrain``), recorded beside the figures."""
+  by_name = [{c.name: c for c in seed} for seed in per_seed]
+  for name, cis in point_ci.items():
+    if cis and cis[0] is not None:
+      cis[0]["across_seeds"] = {
+          "log_rank_privacy": intervals.across_seeds([noise0_worst(s[name]) for s in by_name]),
+          "accuracy": intervals.across_seeds([s[name].points[0].accuracy for s in by_name])}
+  for v in verdicts:
+    if v["measure"] == "log_rank_privacy" and v.get("interval"):
+      v["interval"]["across_seeds"] = {**intervals.across_seeds(
+          [noise0_worst(s[v["a"]]) - noise0_worst(s[v["b"]]) for s in by_name]), "retrained": retrain}
 
 
 def _curves(cfg, k, models, wanted, sources, progress) -> list:

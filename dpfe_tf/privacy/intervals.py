@@ -4,6 +4,10 @@ Resampling units are the evaluated images: probes for the privacy measures, samp
 accuracy, stratified by seed when several seeds are pooled (``groups``). Two models
 evaluated on the same images in the same order are resampled with the same indices
 (a paired bootstrap), so the interval of their gap reflects only the sampling of images.
+
+Those intervals hold the seeds' trainings fixed. ``across_seeds`` gives the other view: one figure
+per seed (each its own training and probes) and a Student-t interval of their mean, which also
+covers how much a figure moves from one training to the next.
 """
 
 from __future__ import annotations
@@ -139,3 +143,49 @@ def gap_intervals(a, b, n_boot=1000, seed=0, *, probe_groups=None, sample_groups
     lo, hi = out["mean_curve_gap_ci"]
     out["curve_gap_excludes_zero"] = bool(lo > 0 or hi < 0)
   return out
+
+
+def t_quantile(df: int, level: float = 0.95) -> float:
+  """The two-sided Student-t critical value: P(|T| <= t) = level for T with ``df`` (whole) degrees of
+  freedom. Closed forms of the t distribution for whole df (Abramowitz and Stegun 26.7.3-4), inverted
+  by bisection."""
+  if df < 1 or int(df) != df:
+    raise ValueError(f"degrees of freedom must be a whole number >= 1, got {df}")
+  if not 0 < level < 1:
+    raise ValueError(f"level must be in (0, 1), got {level}")
+
+  def inside(t):  # P(|T| <= t)
+    theta = np.arctan(t / np.sqrt(df))
+    c2, term, total = np.cos(theta) ** 2, 1.0, 1.0
+    if df % 2:
+      if df == 1:
+        return 2 * theta / np.pi
+      for k in range(1, (df - 3) // 2 + 1):
+        term *= c2 * (2 * k) / (2 * k + 1)
+        total += term
+      return 2 / np.pi * (theta + np.sin(theta) * np.cos(theta) * total)
+    for k in range(1, (df - 2) // 2 + 1):
+      term *= c2 * (2 * k - 1) / (2 * k)
+      total += term
+    return np.sin(theta) * total
+
+  lo, hi = 0.0, 1.0
+  while inside(hi) < level:
+    hi *= 2
+  for _ in range(100):
+    mid = (lo + hi) / 2
+    lo, hi = (mid, hi) if inside(mid) < level else (lo, mid)
+  return (lo + hi) / 2
+
+
+def across_seeds(values, level: float = 0.95) -> dict:
+  """One figure per seed -> their mean and its Student-t interval over the seeds (n - 1 degrees of
+  freedom): the spread between trainings, probe sampling included, that a bootstrap stratified by
+  seed does not show. Needs two seeds or more."""
+  v = np.asarray(values, np.float64)
+  if v.size < 2:
+    raise ValueError("an interval across seeds needs at least 2 seeds")
+  mean, sd = float(v.mean()), float(v.std(ddof=1))
+  half = t_quantile(v.size - 1, level) * sd / np.sqrt(v.size)
+  return {"per_seed": [float(x) for x in v], "mean": mean, "sd": sd, "n": int(v.size), "level": level,
+          "interval": [float(mean - half), float(mean + half)], "excludes_zero": bool(mean - half > 0 or mean + half < 0)}

@@ -187,5 +187,6 @@ def across_seeds(values, level: float = 0.95) -> dict:
     raise ValueError("an interval across seeds needs at least 2 seeds")
   mean, sd = float(v.mean()), float(v.std(ddof=1))
   half = t_quantile(v.size - 1, level) * sd / np.sqrt(v.size)
+  lo, hi = float(mean - half), float(mean + half)
   return {"per_seed": [float(x) for x in v], "mean": mean, "sd": sd, "n": int(v.size), "level": level,
-          "interval": [float(mean - half), float(mean + half)], "excludes_zero": bool(mean - half > 0 or mean + half < 0)}
+          "interval": [lo, hi], "excludes_zero": bool(lo > 0 or hi < 0)}

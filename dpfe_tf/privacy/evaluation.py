@@ -198,6 +198,10 @@ def evaluate(cfg: config_lib.EvalConfig, progress=True) -> EvaluationResult:
   for k in range(cfg.seeds):
     models = first if k == 0 else [_seed_model(m, s, n, k, own, train) for m, s, n in zip(first, base, names)]
     per_seed.append(_curves(cfg, k, models, wanted, sources, progress))
+    if progress and cfg.seeds > 1:  # each seed's figures as soon as they exist (a long run may be stopped)
+      print(f"seed {cfg.seed + k} at noise {cfg.noise_grid[0]:g}: " + "; ".join(
+          f"{c.name} accuracy {c.points[0].accuracy:.3f}, log-rank privacy {noise0_worst(c):.3f} "
+          f"({c.points[0].worst()[1]})" for c in per_seed[-1]), flush=True)
   ceiling = face_ceiling(cfg, sources, len(per_seed)) if sources.photos is not None else None
   curves = [tradeoff.pool([s[i] for s in per_seed]) if cfg.seeds > 1 else per_seed[0][i]
             for i in range(len(first))]

@@ -200,8 +200,8 @@ def evaluate(cfg: config_lib.EvalConfig, progress=True) -> EvaluationResult:
     per_seed.append(_curves(cfg, k, models, wanted, sources, progress))
     if progress and cfg.seeds > 1:  # each seed's figures as soon as they exist (a long run may be stopped)
       print(f"seed {cfg.seed + k} at noise {cfg.noise_grid[0]:g}: " + "; ".join(
-          f"{c.name} accuracy {c.points[0].accuracy:.3f}, log-rank privacy {noise0_worst(c):.3f} "
-          f"({c.points[0].worst()[1]})" for c in per_seed[-1]), flush=True)
+          "{} accuracy {:.3f}, log-rank privacy {:.3f} ({})".format(c.name, c.points[0].accuracy, *c.points[0].worst())
+          for c in per_seed[-1]), flush=True)
   ceiling = face_ceiling(cfg, sources, len(per_seed)) if sources.photos is not None else None
   curves = [tradeoff.pool([s[i] for s in per_seed]) if cfg.seeds > 1 else per_seed[0][i]
             for i in range(len(first))]

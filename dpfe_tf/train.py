@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+
+STARTED = time.monotonic()   # before TensorFlow's import: the run's wall time as the user waits for it
 
 from absl import flags as absl_flags
 
@@ -73,12 +76,21 @@ def train(cfg):
     print(f"worker {distribute.worker_name(strategy)} done; the chief writes the models and the evaluation")
     return 0
   variant = run_dir.RunDir(cfg.output_dir).variant(cfg.variant)
-  privacy = _evaluate(variant) if F.evaluate and len(variant.finished_stages()) >= 2 and order[2:] else None
+  evaluation_seconds = None
+  if F.evaluate and len(variant.finished_stages()) >= 2 and order[2:]:
+    t = time.monotonic()
+    privacy = _evaluate(variant)
+    evaluation_seconds = time.monotonic() - t
+  else:
+    privacy = None
   rows = tables.summary_rows(results, privacy)
-  io_utils.write_json(os.path.join(variant.path, "summary.json"), {"rows": rows, "stages": results})
+  total = time.monotonic() - STARTED
+  seconds = {"total": round(total, 1), "evaluation": evaluation_seconds and round(evaluation_seconds, 1)}
+  io_utils.write_json(os.path.join(variant.path, "summary.json"), {"rows": rows, "stages": results, "seconds": seconds})
   print("\nSummary (test partition; chance = majority-class rate):")
   print(tables.format_summary(rows))
   print(f"\nModels and metrics in {variant.path}/ (the original MOON: {run_dir.RunDir(cfg.output_dir).original_model(cfg)})")
+  print(tables.timing_line(results, evaluation_seconds, total))
   return 0
 
 

@@ -3,6 +3,7 @@ export + verify, invert, report; and what happens when a run is interrupted or d
 
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -71,6 +72,13 @@ def test_three_stages_write_models_and_metrics(small_run):
   assert [r["stage"] for r in rows] == ["original", "original", "simple", "dpfe"]
   assert all(0 <= r["log_rank_privacy"] <= 1 and r["attacker"] in ("kde", "lda") for r in rows[2:])
   assert os.path.isfile(os.path.join(variant, "evaluation", "accuracy_vs_log_rank_privacy.png"))
+  # where the wall time went: every stage trained here, then the evaluation, the last line
+  done = re.fullmatch(r"Done in (\S+): original (\S+), simple (\S+), dpfe (\S+), evaluation (\S+); "
+                      r"start-up and data the rest", lines[-1])
+  assert done, lines[-1]
+  seconds = json.load(open(os.path.join(variant, "summary.json")))["seconds"]
+  stage_seconds = [json.load(open(os.path.join(d, "metrics.json")))["seconds"] for d in stage_dirs.values()]
+  assert seconds["total"] > sum(stage_seconds) + seconds["evaluation"] > 0
 
 
 @on_small_run
@@ -96,6 +104,7 @@ def test_finished_stages_are_reused(small_run, tiny_faces):
   proc = run_train([f"--data_dir={tiny_faces}", f"--output_dir={out}", *SMALL, "--epochs=2",
                     "--layer=conv6_1", "--attributes=GA", "--noevaluate"], cache)
   assert proc.stdout.count("already trained") == 3
+  assert proc.stdout.splitlines()[-1].endswith(": original reused, simple reused, dpfe reused; start-up and data the rest")
   assert os.path.getmtime(os.path.join(variant, "dpfe", "full.keras")) == before
 
 

@@ -386,7 +386,7 @@ def run(cfg: config_lib.TrainConfig, stages=None, strategy=None, variant=None, s
       stage = ctx.stage(name)
       if stage.done:
         print(f"== {name}: already trained in {stage.path}, reusing it", flush=True)
-        results[name] = stage.metrics()
+        results[name] = {**stage.metrics(), "reused": True}
         continue
       print(f"== {name}: {_describe(cfg, name)}", flush=True)
       stage.write_config(identity(cfg, name), cfg, "in progress")

@@ -3,7 +3,7 @@
 # 3 seeds, each seed with its own original MOON, Simple and DPFE (--seeds_retrain=original), every
 # feature attacker; the evaluation prints each seed's own figures and the t interval across them
 # beside the bootstrap's. Seed 0 is the run's own training (reused if already there).
-# Usage: bash experiments/celeba_originals.sh [DATA_DIR] [OUT_DIR]   (about 2 h on 2 cores)
+# Usage: bash experiments/celeba_originals.sh [DATA_DIR] [OUT_DIR]   (49 min on 2 fast cores, about 2 h on slow ones)
 set -euo pipefail
 DATA=${1:-../shared/data/celeba-subset}
 OUT=${2:-runs/celeba-subset}

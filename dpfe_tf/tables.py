@@ -54,7 +54,7 @@ def timing_line(results: dict, evaluation_seconds: float | None, total_seconds: 
   """Where a ``train`` run's wall time went: each stage trained in it (or reused), the evaluation."""
   from dpfe_tf.io_utils import duration
   parts = [f"{name} reused" if m.get("reused") else f"{name} {duration(m['seconds'])}"
-           for name, m in results.items() if m and ("seconds" in m or m.get("reused"))]
+           for name, m in results.items() if m]
   if evaluation_seconds is not None:
     parts.append(f"evaluation {duration(evaluation_seconds)}")
   return f"Done in {duration(total_seconds)}" + (f": {', '.join(parts)}; start-up and data the rest" if parts else "")

@@ -196,8 +196,13 @@ def _flatten(d, prefix=""):
 
 
 def _diff(saved: dict, now: dict) -> dict:
+  """The keys whose values differ; a given original MOON counts by its content (``original.sha256``),
+  not by where the file was (``original.path``), so copied or moved run folders still match."""
   a, b = _flatten(saved), _flatten(now)
-  return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+  located = {k for k in set(a) | set(b) if k.endswith("original.path")
+             and a.get(k[:-len("path")] + "sha256") is not None
+             and a.get(k[:-len("path")] + "sha256") == b.get(k[:-len("path")] + "sha256")}
+  return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) and k not in located}
 
 
 class Variant:
@@ -335,6 +340,13 @@ def variant_of(stage: Stage) -> Variant:
 
 
 def original_of(stage: Stage) -> str:
-  """The original MOON a split stage was cut from: the one its config names, or its run's own."""
+  """The original MOON a split stage was cut from: the one its config names (``--original_model``),
+  or its run's own, looked for where the stage is now first (a run folder copied or moved keeps its
+  original beside its stages), then in the run folder it was trained in."""
   cfg = stage.train_config()
-  return RunDir(cfg.output_dir).original_model(cfg)
+  if cfg.original_model:
+    return cfg.original_model
+  variant = variant_of(stage).path
+  # <run>/<layer>-<set>/<stage>; a variant folder given explicitly (a seed with its own original) is its run
+  here = RunDir(os.path.dirname(variant) if os.path.basename(variant) == cfg.variant else variant)
+  return here.original_model(cfg) if here.original.done else RunDir(cfg.output_dir).original_model(cfg)

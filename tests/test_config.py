@@ -64,6 +64,53 @@ def test_stage_identity_lists_what_differs(tmp_path):
     stage.check({"epochs": 8, "simple": {"lr": 1e-3}}, overwrite=False)
 
 
+
+def test_a_given_original_counts_by_its_content_not_where_it_was(tmp_path):
+  stage = run_dir.Stage(str(tmp_path / "dpfe"))
+  os.makedirs(stage.path)
+  saved = {"simple": {"original": {"path": "/old/run/original/model.keras", "sha256": "abc"}}}
+  stage.write_config(saved, config.TrainConfig(output_dir=str(tmp_path)), "done")
+  stage.check({"simple": {"original": {"path": "/new/run/original/model.keras", "sha256": "abc"}}}, overwrite=False)
+  with pytest.raises(run_dir.ConfigMismatch, match="simple.original.sha256: saved 'abc', now 'def'"):
+    stage.check({"simple": {"original": {"path": "/old/run/original/model.keras", "sha256": "def"}}},
+                overwrite=False)
+  with pytest.raises(run_dir.ConfigMismatch, match="simple.original.path"):  # no file to compare: the path counts
+    stage.check({"simple": {"original": {"path": "/new/run/original/model.keras", "sha256": None}}},
+                overwrite=False)
+
+
+def _finished_stage(path, cfg):
+  stage = run_dir.Stage(str(path), os.path.basename(str(path)))
+  os.makedirs(stage.path)
+  stage.write_config({}, cfg, "done")
+  stage.write_metrics({})
+  return stage
+
+
+def test_a_moved_run_folder_finds_its_own_original(tmp_path):
+  """The original MOON of a stage follows the run folder (seeds, export and inversion load it)."""
+  old = tmp_path / "runs" / "demo"
+  cfg = config.TrainConfig(output_dir=str(old))
+  _finished_stage(old / "original", cfg)
+  simple = _finished_stage(old / cfg.variant / "simple", cfg)
+  assert run_dir.original_of(simple) == str(old / "original" / "model.keras")
+  new = tmp_path / "elsewhere" / "demo-moved"
+  os.makedirs(new.parent)
+  os.rename(old, new)
+  moved = run_dir.Stage(str(new / cfg.variant / "simple"), "simple")
+  assert run_dir.original_of(moved) == str(new / "original" / "model.keras")
+  # a seed with its own original MOON is a run folder of its own
+  seed = tmp_path / "v" / "seeds" / "own_original" / "seed_1"
+  seed_cfg = config.TrainConfig(output_dir=str(seed), seed=1)
+  _finished_stage(seed / "original", seed_cfg)
+  assert run_dir.original_of(_finished_stage(seed / "simple", seed_cfg)) == str(seed / "original" / "model.keras")
+  # a stage copied without its original still names the one it was trained from; a given one stays given
+  lone = _finished_stage(tmp_path / "copy" / cfg.variant / "simple", config.TrainConfig(output_dir=str(new)))
+  assert run_dir.original_of(lone) == str(new / "original" / "model.keras")
+  given = _finished_stage(tmp_path / "g" / cfg.variant / "simple",
+                          config.TrainConfig(output_dir=str(tmp_path / "g"), original_model="/models/moon.keras"))
+  assert run_dir.original_of(given) == "/models/moon.keras"
+
 def test_stages_at_finds_a_variant_or_explains(tmp_path):
   with pytest.raises(FileNotFoundError, match="no trained extractor.keras"):
     run_dir.stages_at(str(tmp_path))

@@ -199,10 +199,11 @@ def _diff(saved: dict, now: dict) -> dict:
   """The keys whose values differ; a given original MOON counts by its content (``original.sha256``),
   not by where the file was (``original.path``), so copied or moved run folders still match."""
   a, b = _flatten(saved), _flatten(now)
-  located = {k for k in set(a) | set(b) if k.endswith("original.path")
-             and a.get(k[:-len("path")] + "sha256") is not None
-             and a.get(k[:-len("path")] + "sha256") == b.get(k[:-len("path")] + "sha256")}
-  return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) and k not in located}
+
+  def same_file(key):  # "<...>original.path" whose "<...>original.sha256" is known and equal
+    sha = key[:-len("path")] + "sha256"
+    return key.endswith("original.path") and a.get(sha) is not None and a.get(sha) == b.get(sha)
+  return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) and not same_file(k)}
 
 
 class Variant:

@@ -64,7 +64,6 @@ def test_stage_identity_lists_what_differs(tmp_path):
     stage.check({"epochs": 8, "simple": {"lr": 1e-3}}, overwrite=False)
 
 
-
 def test_a_given_original_counts_by_its_content_not_where_it_was(tmp_path):
   stage = run_dir.Stage(str(tmp_path / "dpfe"))
   os.makedirs(stage.path)
@@ -110,6 +109,7 @@ def test_a_moved_run_folder_finds_its_own_original(tmp_path):
   given = _finished_stage(tmp_path / "g" / cfg.variant / "simple",
                           config.TrainConfig(output_dir=str(tmp_path / "g"), original_model="/models/moon.keras"))
   assert run_dir.original_of(given) == "/models/moon.keras"
+
 
 def test_stages_at_finds_a_variant_or_explains(tmp_path):
   with pytest.raises(FileNotFoundError, match="no trained extractor.keras"):

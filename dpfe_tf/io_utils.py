@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -103,6 +104,15 @@ def _finite(obj):
 
 def json_text(obj) -> str:
   return json.dumps(_finite(obj), indent=2, default=_jsonable, allow_nan=False) + "\n"
+
+
+def file_sha256(path) -> str:
+  """The sha256 of a file's content (hex)."""
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      h.update(chunk)
+  return h.hexdigest()
 
 
 def write_json(path, obj):

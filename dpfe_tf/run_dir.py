@@ -340,14 +340,37 @@ def variant_of(stage: Stage) -> Variant:
   return Variant(os.path.dirname(stage.path))
 
 
-def original_of(stage: Stage) -> str:
-  """The original MOON a split stage was cut from: the one its config names (``--original_model``),
-  or its run's own, looked for where the stage is now first (a run folder copied or moved keeps its
-  original beside its stages), then in the run folder it was trained in."""
-  cfg = stage.train_config()
-  if cfg.original_model:
-    return cfg.original_model
+def _run_holding(stage: Stage, cfg) -> RunDir:
+  """The run folder a split stage sits in now: ``<run>/<layer>-<set>/<stage>``, a seed cut from its
+  run's original (``<run>/<layer>-<set>/seeds/seed_k/<stage>``), or a seed with its own original
+  MOON (``.../seeds/own_original/seed_k/<stage>``: a run folder of its own)."""
   variant = variant_of(stage).path
-  # <run>/<layer>-<set>/<stage>; a variant folder given explicitly (a seed with its own original) is its run
-  here = RunDir(os.path.dirname(variant) if os.path.basename(variant) == cfg.variant else variant)
+  parent = os.path.dirname(variant)
+  if os.path.basename(variant) == cfg.variant:
+    return RunDir(parent)
+  if os.path.basename(parent) == "seeds":
+    return RunDir(os.path.dirname(os.path.dirname(parent)))
+  return RunDir(variant)
+
+
+def _recorded_original_sha256(stage: Stage) -> str | None:
+  """The sha256 of the given original MOON a stage's identity records, if any."""
+  return next((v for k, v in _flatten(stage.identity()).items() if k.endswith("original.sha256")), None)
+
+
+def original_of(stage: Stage) -> str:
+  """The original MOON a split stage was cut from, looked for where the stage is now first (a run
+  folder copied or moved keeps its original beside its stages), then where it was trained. A given
+  one (``--original_model``, and every seed cut from its run's original) is that file while it
+  exists, else the original of the run folder the stage now sits in if it is the same file (its
+  sha256), else the given path (whose loading then names it missing)."""
+  cfg = stage.train_config()
+  here = _run_holding(stage, cfg)
+  if cfg.original_model:
+    if os.path.isfile(cfg.original_model):
+      return cfg.original_model
+    mine, sha = here.original.model_path("model"), _recorded_original_sha256(stage)
+    if sha and os.path.isfile(mine) and io_utils.file_sha256(mine) == sha:
+      return mine
+    return cfg.original_model
   return here.original_model(cfg) if here.original.done else RunDir(cfg.output_dir).original_model(cfg)

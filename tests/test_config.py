@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from dpfe_tf import config, run_dir
+from dpfe_tf import config, io_utils, run_dir
 
 
 def test_train_config_round_trips_through_json():
@@ -109,6 +109,31 @@ def test_a_moved_run_folder_finds_its_own_original(tmp_path):
   given = _finished_stage(tmp_path / "g" / cfg.variant / "simple",
                           config.TrainConfig(output_dir=str(tmp_path / "g"), original_model="/models/moon.keras"))
   assert run_dir.original_of(given) == "/models/moon.keras"
+
+
+def test_a_seed_of_a_moved_run_finds_the_original_it_was_cut_from(tmp_path):
+  """A seed cut from its run's original names that file by path; after the run folder moves, the
+  run's original in the new place is used if it is the same file (by sha256), and only then."""
+  old = tmp_path / "runs" / "demo"
+  cfg = config.TrainConfig(output_dir=str(old))
+  original = _finished_stage(old / "original", cfg)
+  with open(original.model_path("model"), "wb") as f:
+    f.write(b"the original MOON")
+  given = original.model_path("model")
+  seed_cfg = cfg.for_seed(1, given)
+  seed_dir = old / cfg.variant / "seeds" / "seed_1" / "simple"
+  os.makedirs(seed_dir)
+  seed = run_dir.Stage(str(seed_dir), "simple")
+  seed.write_config({"original": {"path": given, "sha256": io_utils.file_sha256(given)}}, seed_cfg, "done")
+  seed.write_metrics({})
+  assert run_dir.original_of(seed) == given
+  new = tmp_path / "moved"
+  os.rename(old, new)
+  moved = run_dir.Stage(str(new / cfg.variant / "seeds" / "seed_1" / "simple"), "simple")
+  assert run_dir.original_of(moved) == str(new / "original" / "model.keras")
+  with open(new / "original" / "model.keras", "wb") as f:   # another original now: not the one it was cut from
+    f.write(b"another MOON")
+  assert run_dir.original_of(moved) == given
 
 
 def test_stages_at_finds_a_variant_or_explains(tmp_path):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
 import shutil
@@ -73,14 +72,6 @@ class Context:
 # ---------------------------------------------------------------------------- identity
 
 
-def _file_sha256(path):
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      h.update(chunk)
-  return h.hexdigest()
-
-
 def identity(cfg: config_lib.TrainConfig, stage: str) -> dict:
   """Everything a stage's weights depend on; a saved stage with another identity is another run's."""
   from dpfe_tf.data import synthetic
@@ -91,7 +82,7 @@ def identity(cfg: config_lib.TrainConfig, stage: str) -> dict:
   if stage == run_dir.ORIGINAL:
     return {**common, "epochs": cfg.epochs_original, "lr": cfg.lr_original}
   original = ({"trained_here": identity(cfg, run_dir.ORIGINAL)} if cfg.original_model is None else
-              {"path": cfg.original_model, "sha256": _file_sha256(cfg.original_model)
+              {"path": cfg.original_model, "sha256": io_utils.file_sha256(cfg.original_model)
                if os.path.isfile(cfg.original_model) else None})
   simple = {**common, "original": original, "layer": cfg.layer, "attributes": cfg.attributes,
             "feature_dim": cfg.feature_dim, "pca_samples": cfg.pca_samples, "epochs": cfg.epochs_simple,

@@ -4,6 +4,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
+from conftest import CELEBA_SUBSET, needs_celeba_subset
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "experiments", "celeba_fresh_people.py")
 
@@ -59,3 +63,19 @@ def test_a_folder_that_is_not_celeba_layout_is_one_line(tmp_path):
                        capture_output=True, text=True, cwd=ROOT)
   assert run.returncode != 0
   assert run.stderr.strip().count("\n") == 0 and "not a CelebA-layout folder: no img_align_celeba" in run.stderr
+
+
+@needs_celeba_subset
+def test_the_subset_repartitioned_is_read_by_the_project(tmp_path):
+  from dpfe_tf.data import celeba
+  out = tmp_path / "fresh"
+  run = subprocess.run([sys.executable, SCRIPT, CELEBA_SUBSET, str(out)], capture_output=True, text=True, cwd=ROOT)
+  assert run.returncode == 0, run.stderr
+  old, new = celeba.read_annotations(CELEBA_SUBSET), celeba.read_annotations(str(out))
+  assert new.filenames == old.filenames and (new.identities == old.identities).all()
+  parts = {p: set(new.identities[new.partitions == p]) for p in range(3)}
+  assert not parts[0] & parts[1] and not parts[0] & parts[2] and not parts[1] & parts[2]
+  assert parts[1] == set(old.identities[old.partitions == 1])                  # validation people unchanged
+  assert set(old.identities[old.partitions == 2]) <= parts[0]                   # the old test people train
+  ids, counts = np.unique(new.identities[new.partitions == 2], return_counts=True)
+  assert len(ids) == 47 and (counts > 18).all()                                # every fresh person evaluated

@@ -48,7 +48,7 @@ def main(argv):
         first = next(iter(c["points"][0]["privacy"].values()))
         random_guess = first["random_log_rank"]
         title = (f"worst case over {', '.join(a for a in ev['attackers'] if a != 'verification')}; test people "
-                 f"(K = {first['K']}), {ev['seeds']} seed(s)\n")
+                 f"(K = {first['K']}), {ev['seeds']} seed(s)")
         if c["name"] == "simple":
           target = ("Simple at noise 0 + 0.15", c["points"][0]["worst"]["log_rank_privacy"] + 0.15)
     for v in ev.get("superiority", []):
@@ -59,7 +59,7 @@ def main(argv):
     from dpfe_tf import plots
     shapes = ("the paper's isotropic noise (dashed) vs noise the predictor does not read (solid)"
               if any("isotropic" in label for label in series) else "noise the predictor does not read")
-    plots.noise_shapes(series, F.plot, title=title and title + shapes, random_guess=random_guess, target=target)
+    plots.noise_shapes(series, F.plot, title=title and f"{title}\n{shapes}", random_guess=random_guess, target=target)
     print(f"plot: {F.plot}")
 
 

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 
 from conftest import CELEBA_SUBSET, needs_celeba_subset
+from dpfe_tf.data.attributes import CELEBA_ATTRIBUTES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "experiments", "celeba_fresh_people.py")
@@ -23,7 +24,9 @@ def _celeba_layout(path, people):
       open(path / "img_align_celeba" / rows[-1][0], "w").close()
   (path / "identity_CelebA.txt").write_text("".join(f"{f} {i}\n" for f, i, _ in rows))
   (path / "list_eval_partition.txt").write_text("".join(f"{f} {p}\n" for f, _, p in rows))
-  (path / "list_attr_celeba.txt").write_text(f"{n}\nMale\n" + "".join(f"{f} 1\n" for f, _, _ in rows))
+  values = " ".join(["1"] * len(CELEBA_ATTRIBUTES))
+  (path / "list_attr_celeba.txt").write_text(f"{n}\n{' '.join(CELEBA_ATTRIBUTES)}\n"
+                                             + "".join(f"{f} {values}\n" for f, _, _ in rows))
 
 
 def _partition_of_people(path):

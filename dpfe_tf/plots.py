@@ -40,6 +40,9 @@ def accuracy_vs_privacy(curves, measure, path, attacker="worst", title=None):
     ref = _reference(next(iter(pts[0].privacy.values())), measure)
   if ref is not None:
     ax.axvline(ref, color="grey", ls="--", lw=1, label=f"random guess ({ref:.3f})")
+  chance = max((c.chance for c in curves if c.chance is not None), default=None)
+  if chance is not None:  # below it sending nothing is as accurate: the verdicts are judged above it
+    ax.axhline(100 * chance, color="grey", ls=":", lw=1, label=f"constant guess ({100 * chance:.1f}%)")
   who = "worst case over the attackers" if attacker == "worst" else attacker
   ax.set_xlabel(f"{LABELS[measure]} ({who})")
   ax.set_ylabel("primary accuracy (%)")

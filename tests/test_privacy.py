@@ -233,6 +233,51 @@ def test_superiority_on_hand_made_curves():
   assert "undetermined" in tradeoff.superiority(far, b)["verdict"]
 
 
+def test_superiority_is_judged_above_chance_where_a_constant_guess_does_not_win():
+  """The curves cross only at accuracies a constant guess beats: above chance a is superior, the
+  whole range (kept beside it) crosses, and the verdict says both; the gap interval uses the same range."""
+  a = _curve("dpfe", [0.95, 0.85, 0.6], [0.5, 0.6, 0.6])
+  b = _curve("simple", [0.95, 0.85, 0.6], [0.3, 0.5, 0.9])         # the curves cross at accuracy 0.7875
+  assert "cross" in tradeoff.superiority(a, b)["verdict"]          # no chance known: the whole range
+  a.chance, b.chance = 0.8, 0.75
+  v = tradeoff.superiority(a, b)
+  assert v["a_superior"] and v["chance"] == 0.8 and v["accuracy_range"] == [0.8, 0.95]
+  assert v["verdict"].startswith("dpfe is Acc-Priv superior to simple above chance (0.800, a constant guess")
+  assert "below it, where sending nothing does as well, the curves cross (gap -0.300 to +0.200)" in v["verdict"]
+  w = v["whole_range"]
+  assert w["accuracy_range"] == [0.6, 0.95] and not w["a_superior"] and w["min_gap"] < 0 < v["min_gap"]
+  assert v["mean_gap"] > w["mean_gap"]
+  # the larger chance rate of the two curves is the floor; none above it: undetermined
+  b.chance = 0.97
+  v = tradeoff.superiority(a, b)
+  assert v["verdict"] == "undetermined (the curves share no accuracy above chance (0.970))"
+  assert not v["a_superior"] and v["whole_range"]["min_gap"] < 0
+  # a verdict that holds over the whole range is printed as before
+  b.chance = 0.5
+  assert tradeoff.superiority(a, _curve("low", [0.95, 0.6], [0.1, 0.2]))["verdict"] == \
+      "dpfe is Acc-Priv superior to low"
+
+
+def test_the_gap_interval_is_taken_over_the_verdicts_range():
+  from dpfe_tf.privacy import intervals
+
+  def curve(name, acc, lrp_terms):   # per-probe log-rank terms exp'd back to ranks (K = 10)
+    pts = []
+    for x, t in zip(acc, lrp_terms):
+      ranks = np.round(np.exp(np.asarray(t) * np.log(10))).astype(int)
+      res = measures.PrivacyResult("kde", 10, len(ranks), float(np.mean(np.log(ranks) / np.log(10))),
+                                   0.5, 0.2, 0.5, 0.5, 0.7, 0.55, 0.29, ranks=ranks)
+      pts.append(tradeoff.TradeoffPoint(0.0, x, {}, {"kde": res}, correct=np.full(20, x)))
+    return tradeoff.Curve(name, pts, ["Male"], 20, {})
+
+  a = curve("a", [0.95, 0.6], [[0.5] * 20, [0.3] * 20])      # ranks 3 then 2
+  b = curve("b", [0.95, 0.6], [[0.3] * 20, [0.9] * 20])      # ranks 2 then 8: a ahead at the top only
+  whole = intervals.gap_intervals(a, b, n_boot=50)["mean_curve_gap_ci"]
+  a.chance = b.chance = 0.9
+  above = intervals.gap_intervals(a, b, n_boot=50)["mean_curve_gap_ci"]
+  assert whole[1] < 0 < above[0]
+
+
 def test_tradeoff_curve_end_to_end_on_arrays():
   f, y = _blobs(K=6, n=30, spread=3.0)
   labels = (f[:, :1] > 0).astype(float)
@@ -241,6 +286,9 @@ def test_tradeoff_curve_end_to_end_on_arrays():
   acc, lrp = curve.arrays()
   assert acc[0] == 1.0 and acc[0] > acc[-1]
   assert lrp[0] < lrp[-1] and math.isfinite(lrp[-1])
+  pos = labels.mean()   # every identity kept (30 images each): chance is the majority rate of all labels
+  assert curve.chance == pytest.approx(max(pos, 1 - pos)) and curve.as_dict()["chance"] == curve.chance
+  assert tradeoff.pool([curve, curve]).chance == pytest.approx(curve.chance)
 
 
 def test_bootstrap_interval_matches_a_known_distribution():

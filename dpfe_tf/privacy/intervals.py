@@ -109,7 +109,8 @@ def point_gap(pa, pb, n_boot=1000, seed=0, *, probe_groups=None, sample_groups=N
 
 def gap_intervals(a, b, n_boot=1000, seed=0, *, probe_groups=None, sample_groups=None, level=0.95) -> dict:
   """Paired bootstrap of (a - b) under the worst-case attacker: log-rank privacy at the first noise
-  level, and the mean gap of the interpolated accuracy-privacy curves (Definition 11's comparison)."""
+  level, and the mean gap of the interpolated accuracy-privacy curves over the accuracies above chance
+  (Definition 11's comparison, ``tradeoff.superiority``)."""
   ta = [_terms(p) for p in a.points]
   tb = [_terms(p) for p in b.points]
   ca = [np.asarray(p.correct) for p in a.points]
@@ -119,6 +120,7 @@ def gap_intervals(a, b, n_boot=1000, seed=0, *, probe_groups=None, sample_groups
     if len(next(iter(x.values()))) != len(next(iter(y.values()))) or len(u) != len(v):
       raise ValueError(f"{a.name} and {b.name} were not evaluated on the same images")
   everyone = np.arange(n_probe)
+  floor = tradeoff.chance_floor(a, b)   # the verdict's range: accuracies above a constant guess
   rng = np.random.default_rng(seed)
   first, curve = [], []
   for _ in range(n_boot):
@@ -129,7 +131,7 @@ def gap_intervals(a, b, n_boot=1000, seed=0, *, probe_groups=None, sample_groups
     acc_b = np.array([c[isamp].mean() for c in cb])
     pa = np.array([_worst(t, ip) for t in ta])
     pb = np.array([_worst(t, ip) for t in tb])
-    g = tradeoff.curve_gap(acc_a, pa, acc_b, pb)
+    g = tradeoff.curve_gap(acc_a, pa, acc_b, pb, floor=floor)
     if g is not None:
       curve.append(g)
   q = ((1 - level) / 2, 1 - (1 - level) / 2)

@@ -54,6 +54,7 @@ class Curve:
   n_samples: int
   split: dict
   notes: list = dataclasses.field(default_factory=list)
+  chance: float | None = None   # what a constant guess scores on these samples (mean majority-class rate)
 
   def arrays(self, measure="log_rank_privacy", attacker="worst"):
     """(accuracy, privacy) over the noise levels where ``attacker`` ran."""
@@ -74,7 +75,7 @@ class Curve:
         d["verification"] = p.verification.as_dict()
       return d
     return {"name": self.name, "attributes": self.attributes, "n_samples": self.n_samples, "split": self.split,
-            "notes": self.notes, "points": [point(p) for p in self.points]}
+            "chance": self.chance, "notes": self.notes, "points": [point(p) for p in self.points]}
 
 
 @dataclasses.dataclass
@@ -136,11 +137,12 @@ def tradeoff_curve(model: ModelData, attackers: list, settings: CurveSettings, e
   cov = noise.noise_covariance(f, model.noise_directions)
   pub = model.public_features
   pub_cov = None if pub is None else noise.noise_covariance(pub, model.noise_directions)
-  points = []
+  points, chance = [], None
   for r in settings.noise_grid:
     noisy = noise.add_noise(f, r, cov, settings.seed)
     logits = model.predict(noisy.astype(np.float32))
     acc = attribute_accuracy(logits, labels, model.attribute_names)
+    chance = acc["mean_chance"]
     data = AttackData(noisy, y, settings.seed,
                       None if pub is None else noise.add_noise(pub, r, pub_cov, settings.seed + 1),
                       model.public_identities, photos, evidence.public_photos, evidence.public_images, r)
@@ -163,7 +165,7 @@ def tradeoff_curve(model: ModelData, attackers: list, settings: CurveSettings, e
   split = {"kept_identities": folds[0].kept_identities, "dropped_identities": folds[0].dropped_identities,
            "min_images": settings.min_images, "probe_fraction": settings.probe_fraction, "seed": settings.seed,
            "rotated": settings.rotate, "folds": len(folds)}
-  return Curve(model.name, points, list(model.attribute_names), len(f), split)
+  return Curve(model.name, points, list(model.attribute_names), len(f), split, chance=chance)
 
 
 def _interp(acc, priv, grid):
@@ -175,17 +177,29 @@ def _interp(acc, priv, grid):
   return np.interp(grid, ua, up)
 
 
-def overlap_grid(acc_a, acc_b, n_grid=201):
-  """Accuracies both curves reach (one value when they share a single one), or None."""
+def overlap_grid(acc_a, acc_b, n_grid=201, floor=None):
+  """Accuracies both curves reach (one value when they share a single one), from ``floor`` up when
+  given, or None."""
   lo, hi = max(acc_a.min(), acc_b.min()), min(acc_a.max(), acc_b.max())
+  if floor is not None:
+    lo = max(lo, floor)
   if hi < lo:
     return None
   return np.linspace(lo, hi, n_grid) if hi > lo else np.array([lo])
 
 
-def curve_gap(acc_a, priv_a, acc_b, priv_b, n_grid=201):
-  """Mean of privacy_a(acc) - privacy_b(acc) over the shared accuracy range, or None."""
-  grid = overlap_grid(acc_a, acc_b, n_grid)
+def chance_floor(a: Curve, b: Curve):
+  """The accuracy a constant guess reaches on the samples of ``a`` and ``b`` (the larger of their
+  chance rates), or None when neither curve knows it. Below it every point of a curve is beaten by
+  sending nothing at all (as accurate or more, and nothing to identify), so Acc-Priv superiority is
+  judged above it."""
+  known = [c.chance for c in (a, b) if c.chance is not None]
+  return max(known) if known else None
+
+
+def curve_gap(acc_a, priv_a, acc_b, priv_b, n_grid=201, floor=None):
+  """Mean of privacy_a(acc) - privacy_b(acc) over the shared accuracy range (from ``floor`` up), or None."""
+  grid = overlap_grid(acc_a, acc_b, n_grid, floor)
   if grid is None:
     return None
   return float((_interp(acc_a, priv_a, grid) - _interp(acc_b, priv_b, grid)).mean())
@@ -207,8 +221,10 @@ def pool(curves: list) -> Curve:
     secs = {k: round(sum(p.seconds.get(k, 0.0) for p in pts), 3) for k in pts[0].seconds}
     points.append(TradeoffPoint(r, float(correct.mean()), per_attr, priv, correct, ver, secs))
   split = {**curves[0].split, "seeds": len(curves)}
+  chance = None if any(c.chance is None for c in curves) else float(
+      np.average([c.chance for c in curves], weights=[c.n_samples for c in curves]))
   return Curve(curves[0].name, points, curves[0].attributes, sum(c.n_samples for c in curves), split,
-               curves[0].notes)
+               curves[0].notes, chance)
 
 
 def _pool_verification(results):
@@ -224,23 +240,43 @@ def _pool_verification(results):
 
 
 def superiority(a: Curve, b: Curve, measure="log_rank_privacy", attacker="worst", n_grid=201) -> dict:
-  """Is ``a`` Acc-Priv superior to ``b``: more privacy at every accuracy both curves reach?
+  """Is ``a`` Acc-Priv superior to ``b`` (Definition 11): more privacy at every accuracy both curves
+  reach above chance?
 
-  Both curves are linearly interpolated as privacy(accuracy) over the accuracy range they
-  share; the verdict and the mean gap (a - b) are taken on a grid over that range.
+  Both curves are linearly interpolated as privacy(accuracy) over the accuracy range they share,
+  from the constant guess's accuracy up (``chance_floor``: below it sending nothing beats every
+  point, so no accuracy there is one a defence offers); the verdict and the mean gap (a - b) are
+  taken on a grid over that range. ``whole_range`` keeps the same figures over the whole shared
+  range, chance or not, and the verdict says when it differs.
   """
   acc_a, pa = a.arrays(measure, attacker)
   acc_b, pb = b.arrays(measure, attacker)
-  grid = overlap_grid(acc_a, acc_b, n_grid)
-  out = {"a": a.name, "b": b.name, "measure": measure, "attacker": attacker,
+  floor = chance_floor(a, b)
+  grid = overlap_grid(acc_a, acc_b, n_grid, floor)
+  out = {"a": a.name, "b": b.name, "measure": measure, "attacker": attacker, "chance": floor,
          "accuracy_range": None if grid is None else [float(grid[0]), float(grid[-1])]}
+  whole = _judged(a, acc_a, pa, b, acc_b, pb, overlap_grid(acc_a, acc_b, n_grid))
   if grid is None:
-    return {**out, "verdict": "undetermined (the curves share no accuracy range)",
+    share = "no accuracy" if whole["accuracy_range"] is None else f"no accuracy above chance ({floor:.3f})"
+    return {**out, "verdict": f"undetermined (the curves share {share})", "a_superior": False,
+            "b_superior": False, "mean_gap": None, "min_gap": None, "max_gap": None, "whole_range": whole}
+  above = _judged(a, acc_a, pa, b, acc_b, pb, grid)
+  verdict = above.pop("verdict")
+  if whole["verdict"] != verdict:  # superior above chance, the curves crossing below it
+    verdict += (f" above chance ({floor:.3f}, a constant guess's accuracy on these images); below it, where "
+                f"sending nothing does as well, the curves cross (gap {whole['min_gap']:+.3f} to {whole['max_gap']:+.3f})")
+  return {**out, "verdict": verdict, **above, "whole_range": whole}
+
+
+def _judged(a, acc_a, pa, b, acc_b, pb, grid) -> dict:
+  """The verdict and the gap's mean, min and max on an accuracy grid (None: undetermined)."""
+  if grid is None:
+    return {"accuracy_range": None, "verdict": "undetermined (the curves share no accuracy range)",
             "a_superior": False, "b_superior": False, "mean_gap": None, "min_gap": None, "max_gap": None}
   gap = _interp(acc_a, pa, grid) - _interp(acc_b, pb, grid)
   a_sup, b_sup = bool((gap > 0).all()), bool((gap < 0).all())
   verdict = (f"{a.name} is Acc-Priv superior to {b.name}" if a_sup else
              f"{b.name} is Acc-Priv superior to {a.name}" if b_sup else
              "neither is Acc-Priv superior (the curves cross)")
-  return {**out, "verdict": verdict, "a_superior": a_sup, "b_superior": b_sup,
-          "mean_gap": float(gap.mean()), "min_gap": float(gap.min()), "max_gap": float(gap.max())}
+  return {"accuracy_range": [float(grid[0]), float(grid[-1])], "verdict": verdict, "a_superior": a_sup,
+          "b_superior": b_sup, "mean_gap": float(gap.mean()), "min_gap": float(gap.min()), "max_gap": float(gap.max())}

@@ -78,6 +78,9 @@ def evaluation_table(curves) -> str:
   first = next(iter(curves[0].points[0].privacy.values()))
   lines.append(f"random guess: log-rank privacy {first.random_log_rank:.3f}, top-1 {1 / first.K:.3f}, 1-NN error "
                f"{1 - 1 / first.K:.3f}, verification AUC 0.5 (K = {first.K} identities, {first.n_probe} probes)")
+  if curves[0].chance is not None:
+    lines.append(f"constant guess: accuracy {curves[0].chance:.3f} (each attribute's majority class on the "
+                 "evaluated images; the Acc-Priv verdicts are judged above it)")
   return "\n".join(lines)
 
 

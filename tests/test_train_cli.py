@@ -227,6 +227,9 @@ def test_evaluate_cli_writes_report(small_run, tmp_path):
   assert len(ev["superiority"]) == 2  # log-rank and 1-NN, simple vs dpfe
   for v in ev["superiority"]:
     assert v["verdict"] in proc.stdout
+    assert v["chance"] == ev["curves"][0]["chance"] and 0.5 <= v["chance"] <= 1   # judged above a constant guess
+    assert v["accuracy_range"] is None or v["accuracy_range"][0] >= v["chance"]
+  assert f"constant guess: accuracy {ev['curves'][0]['chance']:.3f}" in proc.stdout
   rows = open(os.path.join(rep, "evaluation.csv")).read().splitlines()
   assert len(rows) == 1 + 2 * 3 * 5  # models x noise levels x (4 attackers + verification)
   for png in ("accuracy_vs_log_rank_privacy.png", "attackers_at_noise0.png", "rank_guarantee.png"):

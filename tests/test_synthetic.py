@@ -28,6 +28,22 @@ def test_generated_in_celeba_layout_and_deterministic(tmp_path):
   assert any(len(set(smiling[ann.identities == i])) == 2 for i in np.unique(ann.identities))
 
 
+def test_men_are_spread_over_every_partition_and_every_image_count(tmp_path):
+  """42% of each partition's people are men, and of the people with at least t images for every t
+  (the attacker keeps those with the most), within one person: the demo's evaluated people are never
+  nearly all of one sex by the luck of a draw, as version 4's were (2 men among 20)."""
+  spec = synthetic.SyntheticSpec(identities=70, min_images=2, max_images=4, val_identities=25, test_identities=25,
+                                 eval_images=(2, 4), seed=3)
+  ann = celeba.read_annotations(synthetic.generate(str(tmp_path / "d"), spec))
+  for p in range(3):
+    people = np.unique(ann.identities[ann.partitions == p])
+    counts = np.array([(ann.identities == i).sum() for i in people])
+    male = np.array([ann.attributes[ann.identities == i][0, 20] > 0 for i in people])
+    for t in range(2, 5):
+      with_t = counts >= t
+      assert abs(male[with_t].sum() - synthetic.MALE_SHARE * with_t.sum()) < 1, (p, t, male[with_t].sum(), with_t.sum())
+
+
 def test_images_appear_whole(tmp_path, monkeypatch):
   """Two first runs at once (two commands, two test workers) share the default folder: an image is
   written beside its name and renamed, so a reader never meets a half-written file."""

@@ -109,6 +109,14 @@ class DataConfig:
     """Short name of the data: ``demo`` or the folder's name (the default run folder)."""
     return "demo" if self.synthetic else os.path.basename(os.path.normpath(self.data_dir))
 
+  @property
+  def identity(self) -> str:
+    """What a trained stage records as its data: the folder, or ``synthetic:<the faces' version>``."""
+    if self.synthetic:
+      from dpfe_tf.data import synthetic
+      return f"synthetic:{synthetic.SyntheticSpec().name}"
+    return self.data_dir
+
   def folder(self) -> str:
     """The CelebA-layout folder, generating the embedded demo data on first use."""
     if self.synthetic:

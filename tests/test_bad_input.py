@@ -339,3 +339,22 @@ def test_annotation_fuzz_gives_clear_errors_or_correct_reads(tiny_faces, tmp_pat
     assert all(n == os.path.basename(n) for n in ann.filenames)
     outcomes["read"] += 1
   assert outcomes["error"] > 20 and outcomes["read"] > 5
+
+
+def test_a_stage_trained_on_other_demo_faces_is_refused_by_the_evaluation(tmp_path):
+  """After the demo faces change version, an old run's models would be evaluated on other people
+  (and its attackers trained on other public ones) without a word: refused, saying which faces."""
+  from dpfe_tf.data import synthetic
+  from dpfe_tf.privacy import evaluation
+  stage = run_dir.Stage(str(tmp_path / "conv7-G" / "dpfe"))
+  os.makedirs(stage.path)
+  old = "synthetic-faces-v4-240x6-26-v30-t30-e16-24-s0-k0.2"
+  io_utils.write_json(stage.file("config.json"), {"identity": {"simple": {"data": f"synthetic:{old}"}}})
+  with pytest.raises(ValueError, match=f"trained on other demo faces \\({old}; this version draws "
+                                       f"{synthetic.SyntheticSpec().name}\\): train it again"):
+    evaluation.check_demo_faces(stage, config.DataConfig())
+  # the faces of this version pass, and so does a model evaluated on a CelebA-layout folder
+  io_utils.write_json(stage.file("config.json"), {"identity": {"data": config.DataConfig().identity}})
+  evaluation.check_demo_faces(stage, config.DataConfig())
+  io_utils.write_json(stage.file("config.json"), {"identity": {"data": "/data/celeba"}})
+  evaluation.check_demo_faces(stage, config.DataConfig("/data/celeba"))

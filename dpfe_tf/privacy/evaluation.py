@@ -59,12 +59,24 @@ class EvaluationResult:
 
 def load(stage: run_dir.Stage, name=None) -> EvalModel:
   cfg = stage.train_config()
+  check_demo_faces(stage, cfg.data)
   split = stage.halves()
   names = cfg.attribute_names
   if split.predictor.output_shape[-1] != len(names):
     raise ValueError(f"{stage.path}: the predictor has {split.predictor.output_shape[-1]} outputs, config.json "
                      f"lists {len(names)} attributes")
   return EvalModel(name or stage.name, stage, split, names, cfg.data)
+
+
+def check_demo_faces(stage: run_dir.Stage, data: config_lib.DataConfig):
+  """A stage trained on another version of the demo faces would be evaluated on other people (and
+  its attackers trained on other public ones): refused in one line."""
+  ident = stage.identity() or {}
+  saved = ident.get("data") or (ident.get("simple") or {}).get("data")
+  if data.synthetic and saved and saved.startswith("synthetic:") and saved != data.identity:
+    raise ValueError(f"{stage.path} was trained on other demo faces ({saved.split(':', 1)[1]}; this version "
+                     f"draws {data.identity.split(':', 1)[1]}): train it again, e.g. python -m dpfe_tf.train "
+                     "--overwrite with its flags, or in a new --output_dir")
 
 
 def original_pca(stage: run_dir.Stage, train) -> EvalModel:

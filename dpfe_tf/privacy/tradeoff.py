@@ -252,20 +252,16 @@ def superiority(a: Curve, b: Curve, measure="log_rank_privacy", attacker="worst"
   acc_a, pa = a.arrays(measure, attacker)
   acc_b, pb = b.arrays(measure, attacker)
   floor = chance_floor(a, b)
-  grid = overlap_grid(acc_a, acc_b, n_grid, floor)
-  out = {"a": a.name, "b": b.name, "measure": measure, "attacker": attacker, "chance": floor,
-         "accuracy_range": None if grid is None else [float(grid[0]), float(grid[-1])]}
   whole = _judged(a, acc_a, pa, b, acc_b, pb, overlap_grid(acc_a, acc_b, n_grid))
-  if grid is None:
-    share = "no accuracy" if whole["accuracy_range"] is None else f"no accuracy above chance ({floor:.3f})"
-    return {**out, "verdict": f"undetermined (the curves share {share})", "a_superior": False,
-            "b_superior": False, "mean_gap": None, "min_gap": None, "max_gap": None, "whole_range": whole}
-  above = _judged(a, acc_a, pa, b, acc_b, pb, grid)
+  above = _judged(a, acc_a, pa, b, acc_b, pb, overlap_grid(acc_a, acc_b, n_grid, floor))
   verdict = above.pop("verdict")
-  if whole["verdict"] != verdict:  # superior above chance, the curves crossing below it
+  if above["accuracy_range"] is None and whole["accuracy_range"] is not None:
+    verdict = f"undetermined (the curves share no accuracy above chance ({floor:.3f}))"
+  elif whole["verdict"] != verdict:  # superior above chance, the curves crossing below it
     verdict += (f" above chance ({floor:.3f}, a constant guess's accuracy on these images); below it, where "
                 f"sending nothing does as well, the curves cross (gap {whole['min_gap']:+.3f} to {whole['max_gap']:+.3f})")
-  return {**out, "verdict": verdict, **above, "whole_range": whole}
+  return {"a": a.name, "b": b.name, "measure": measure, "attacker": attacker, "chance": floor,
+          "verdict": verdict, **above, "whole_range": whole}
 
 
 def _judged(a, acc_a, pa, b, acc_b, pb, grid) -> dict:

@@ -74,9 +74,8 @@ class Context:
 
 def identity(cfg: config_lib.TrainConfig, stage: str) -> dict:
   """Everything a stage's weights depend on; a saved stage with another identity is another run's."""
-  from dpfe_tf.data import synthetic
   data = cfg.data
-  common = {"data": data.data_dir or f"synthetic:{synthetic.SyntheticSpec().name}",
+  common = {"data": data.identity,
             "image_size": list(data.image_size), "limit": data.limit, "seed": cfg.seed,
             "batch_size": cfg.batch_size, "steps_per_epoch": cfg.steps_per_epoch, "augment": cfg.augment}
   if stage == run_dir.ORIGINAL:

@@ -60,6 +60,15 @@ def test_every_kth_evaluable_training_person_becomes_a_test_person(tmp_path):
   assert "test: 3 identities, 9 images, 3 with more than 2 (evaluated)" in run.stdout
 
 
+def test_no_evaluable_training_person_is_one_line_and_writes_nothing(tmp_path):
+  _celeba_layout(tmp_path / "src", {"1": ("0", 2), "2": ("0", 2), "30": ("2", 3)})
+  run = subprocess.run([sys.executable, SCRIPT, str(tmp_path / "src"), str(tmp_path / "out"), "--min_images=2"],
+                       capture_output=True, text=True, cwd=ROOT)
+  assert run.returncode != 0 and not os.path.exists(tmp_path / "out")
+  assert run.stderr.strip().count("\n") == 0 and "have more than 2 images" in run.stderr   # the evaluation's own rule
+  assert "lower --min_images" in run.stderr
+
+
 def test_a_folder_that_is_not_celeba_layout_is_one_line(tmp_path):
   os.makedirs(tmp_path / "src")
   run = subprocess.run([sys.executable, SCRIPT, str(tmp_path / "src"), str(tmp_path / "out")],
